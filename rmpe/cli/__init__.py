@@ -1,0 +1,1 @@
+"""Console scripts: rmpe-demo, rmpe-train, rmpe-eval, rmpe-synth, rmpe-pgpg."""

@@ -1,0 +1,217 @@
+"""Batched person crops on the device with ``affine_grid`` / ``grid_sample``.
+
+Frames (DESIGN.md section 3): pixels, x right, y down, an integer coordinate is the centre
+of that pixel. A crop is described by one (3,3) matrix per person mapping image pixels to
+crop pixels (:func:`rmpe.geometry.crop_matrices`); crop pixel ``u`` takes the bilinearly
+interpolated image value at ``M^-1 u``, with zeros outside the image. That is exactly what
+``cv2.warpAffine(image, M[:2], (W, H), flags=cv2.INTER_LINEAR,
+borderMode=cv2.BORDER_CONSTANT, borderValue=0)`` computes (OpenCV quantises the sampling
+position to 1/32 pixel, so the two agree to a fraction of a grey level on smooth images).
+
+Memory: :func:`crop_images` never copies a full image per person. People are grouped by
+their image; all crops of one image come from a single ``grid_sample`` call whose grid
+stacks the people along the grid's height, (1, n*h, w, 2). When every image holds the same
+number of people (the usual training batch: one person per image) the whole batch is one
+call. Otherwise it loops over images (never over people).
+
+Precision: sampling grids are built in float64 and sampling runs in float32 with autocast
+turned off, so fp16 autocast elsewhere cannot move a crop by a pixel on large frames.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import RMPEError
+from .geometry import as_tensor, invert_affine, pixel_to_normalized_matrix
+
+
+def frames_to_tensor(
+    frames: Sequence[np.ndarray],
+    device: Optional[torch.device | str] = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stack OpenCV BGR frames into one RGB batch on the device.
+
+    Frames of different sizes are zero-padded at the bottom and right to the largest
+    height and width; padding is zero, the same as the crop's zero border, so crops are
+    unaffected by it.
+
+    Args:
+        frames: B arrays (H_b, W_b, 3) uint8 BGR (as ``cv2.imread`` returns), or (H_b, W_b)
+            grey images (replicated to three channels).
+        device: target device (default CPU).
+        dtype: ``torch.float32`` / ``torch.float16`` give RGB in [0, 1]; ``torch.uint8``
+            keeps 0..255 (four times less memory and transfer; :func:`crop_images` divides
+            by 255 per image).
+
+    Returns:
+        images (B, 3, H_max, W_max) RGB on ``device``, and sizes (B, 2) long ``(H_b, W_b)``.
+
+    Raises:
+        RMPEError: an empty list, or a frame that is not an (H, W, 3) / (H, W) uint8 array.
+    """
+    if len(frames) == 0:
+        raise RMPEError("frames_to_tensor: no frames given; pass a list of (H, W, 3) uint8 BGR arrays")
+    arrays: List[np.ndarray] = []
+    for i, frame in enumerate(frames):
+        a = np.asarray(frame)
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or a.shape[0] == 0 or a.shape[1] == 0:
+            raise RMPEError(
+                f"frame {i}: expected an (H, W, 3) uint8 BGR image, got shape {a.shape} dtype {a.dtype}"
+            )
+        arrays.append(a)
+    sizes = torch.tensor([a.shape[:2] for a in arrays], dtype=torch.long)
+    h_max, w_max = (int(v) for v in sizes.max(0).values)
+    if all(a.shape[0] == h_max and a.shape[1] == w_max for a in arrays):
+        host = torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+    else:
+        host = torch.zeros((len(arrays), h_max, w_max, 3), dtype=torch.uint8)
+        for b, a in enumerate(arrays):
+            host[b, : a.shape[0], : a.shape[1]] = torch.from_numpy(np.ascontiguousarray(a))
+    if device is not None and torch.device(device).type == "cuda":
+        host = host.pin_memory()
+    x = host.to(device, non_blocking=True).permute(0, 3, 1, 2).flip(1)  # BGR -> RGB
+    if dtype == torch.uint8:
+        return x.contiguous(), sizes
+    return x.to(dtype).div_(255.0).contiguous(), sizes
+
+
+def normalized_sampling_matrices(
+    sampling: torch.Tensor, in_size: Tuple[int, int], out_size: Tuple[int, int]
+) -> torch.Tensor:
+    """``affine_grid`` thetas for a pixel sampling map.
+
+    Args:
+        sampling: (N,3,3) map from output pixels to input pixels (output pixel ``u`` takes
+            the input value at ``sampling @ u``).
+        in_size: (H, W) of the sampled input.
+        out_size: (h, w) of the output.
+
+    Returns:
+        (N,2,3) float64 thetas for ``F.affine_grid(..., align_corners=False)``.
+    """
+    s = sampling.to(torch.float64)
+    p_in = pixel_to_normalized_matrix(in_size, torch.float64, s.device)
+    p_out_inv = invert_affine(pixel_to_normalized_matrix(out_size, torch.float64, s.device))
+    return (p_in @ s @ p_out_inv)[:, :2, :]
+
+
+def _grid(sampling: torch.Tensor, in_size: Tuple[int, int], out_size: Tuple[int, int]) -> torch.Tensor:
+    """(N,3,3) output px -> input px sampling maps -> (N,h,w,2) float32 grid_sample grid."""
+    theta = normalized_sampling_matrices(sampling, in_size, out_size)
+    n = theta.shape[0]
+    grid = F.affine_grid(theta, [n, 1, int(out_size[0]), int(out_size[1])], align_corners=False)
+    return grid.to(torch.float32)
+
+
+def sample_affine(
+    inputs: torch.Tensor,
+    sampling: torch.Tensor,
+    out_size: Optional[Tuple[int, int]] = None,
+    mode: str = "bilinear",
+) -> torch.Tensor:
+    """Resample each map of a batch through its own affine sampling map (zero border).
+
+    Used for the STN (crop -> crop') and the SDTN (heatmap' -> heatmap); differentiable with
+    respect to both ``inputs`` and ``sampling``.
+
+    Args:
+        inputs: (N,C,H,W) float maps.
+        sampling: (N,3,3) matrices from output pixels to input pixels: output pixel ``u``
+            takes the bilinearly interpolated input value at ``sampling @ u``.
+        out_size: (h, w) of the output; default the input's (H, W).
+        mode: ``grid_sample`` mode.
+
+    Returns:
+        (N,C,h,w) float32 (float64 when ``inputs`` is float64).
+    """
+    in_size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
+    out_size = in_size if out_size is None else (int(out_size[0]), int(out_size[1]))
+    with torch.autocast(device_type=inputs.device.type, enabled=False):
+        x = inputs if inputs.dtype == torch.float64 else inputs.float()
+        grid = _grid(sampling, in_size, out_size).to(x.dtype)
+        return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def crop_images(
+    images: torch.Tensor,
+    image_index: torch.Tensor,
+    matrices: torch.Tensor,
+    out_size: Tuple[int, int] = (256, 192),
+) -> torch.Tensor:
+    """Crop people from a batch of full images in one pass per image.
+
+    Crop pixel ``u`` of person ``i`` is the bilinear sample of image ``image_index[i]`` at
+    ``matrices[i]^-1 u`` (zeros outside the image), i.e. ``cv2.warpAffine`` with
+    ``matrices[i][:2]``. Differentiable with respect to float ``images`` and ``matrices``
+    (the STN's theta reaches the crop through the composed matrix).
+
+    Args:
+        images: (B,3,H,W) RGB, float in [0, 1] or uint8 in 0..255 (divided by 255 one
+            image at a time, so a uint8 batch is never converted whole unless every image
+            holds the same number of people).
+        image_index: (N,) long, the image of each person, values in 0..B-1.
+        matrices: (N,3,3) image pixels -> crop pixels (see :func:`rmpe.geometry.crop_matrices`,
+            possibly composed with augmentation or the STN's gamma).
+        out_size: (h, w) of the crops.
+
+    Returns:
+        (N,3,h,w) float32 crops on the images' device (float64 for float64 images).
+    """
+    if images.dim() != 4:
+        raise RMPEError(f"crop_images: images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    device = images.device
+    b, c, in_h, in_w = images.shape
+    out_h, out_w = int(out_size[0]), int(out_size[1])
+    idx = torch.as_tensor(image_index, device=device).long().reshape(-1)
+    m = as_tensor(matrices, device=device)
+    n = idx.shape[0]
+    if m.shape != (n, 3, 3):
+        raise RMPEError(f"crop_images: matrices must be ({n}, 3, 3) for {n} people, got {tuple(m.shape)}")
+    out_dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
+    if n == 0:
+        return torch.zeros((0, c, out_h, out_w), dtype=out_dtype, device=device)
+
+    def as_float(x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point():
+            return x.to(out_dtype)
+        return x.to(out_dtype).div_(255.0)
+
+    with torch.autocast(device_type=device.type, enabled=False):
+        sampling = invert_affine(m.to(torch.float64))  # crop px -> image px
+        if bool((idx < 0).any()):
+            raise RMPEError("crop_images: image_index holds negative values")
+        counts = torch.bincount(idx, minlength=b)
+        if counts.numel() > b:
+            raise RMPEError(f"crop_images: image_index holds {int(idx.max())} but only {b} images were given")
+        order = torch.argsort(idx, stable=True)
+        grid = _grid(sampling[order], (in_h, in_w), (out_h, out_w)).to(out_dtype)  # (N,h,w,2)
+        counts_list = counts.tolist()
+        per_image = counts_list[0]
+        if all(k == per_image for k in counts_list):
+            # every image holds the same number of people: one call for the whole batch
+            g = grid.reshape(b, per_image * out_h, out_w, 2)
+            res = F.grid_sample(as_float(images), g, mode="bilinear", padding_mode="zeros", align_corners=False)
+            crops_sorted = res.reshape(b, c, per_image, out_h, out_w).transpose(1, 2).reshape(n, c, out_h, out_w)
+        else:
+            parts = []
+            start = 0
+            for i, k in enumerate(counts_list):  # loop over images, never over people
+                if k == 0:
+                    continue
+                g = grid[start : start + k].reshape(1, k * out_h, out_w, 2)
+                res = F.grid_sample(
+                    as_float(images[i : i + 1]), g, mode="bilinear", padding_mode="zeros", align_corners=False
+                )
+                parts.append(res.reshape(c, k, out_h, out_w).transpose(0, 1))
+                start += k
+            crops_sorted = torch.cat(parts, dim=0)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(n, device=device)
+        return crops_sorted[inverse].contiguous()

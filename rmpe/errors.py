@@ -1,0 +1,56 @@
+"""The error type for problems a user can cause, and the CLI wrapper that reports them.
+
+Every component package has its own user-error class (they may not import ``rmpe``);
+:data:`USER_ERRORS` collects them so the command-line tools turn any of them into one
+line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+
+class RMPEError(Exception):
+    """A problem caused by the user's input: a missing file, a bad config, corrupt data."""
+
+
+def _component_errors() -> tuple:
+    errors = [RMPEError]
+    for module, name in (
+        ("sppe.errors", "SPPEError"),
+        ("detectors.errors", "DetectorError"),
+        ("pose_nms.errors", "PoseNMSError"),
+        ("pgpg.errors", "PGPGError"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+            errors.append(getattr(mod, name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def user_errors() -> tuple:
+    """All exception classes that mean 'the user gave bad input'."""
+    return _component_errors()
+
+
+def cli_main(func: Callable[..., int | None]) -> Callable[..., int]:
+    """Decorate a CLI ``main``: user errors become ``rmpe-xxx: error: ...`` and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs) -> int:
+        prog = func.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        try:
+            code = func(*args, **kwargs)
+        except user_errors() as exc:  # noqa: PERF203
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        return int(code or 0)
+
+    return wrapper

@@ -1,0 +1,447 @@
+"""Saving and loading SPPE weights: our training checkpoints and plain (AlphaPose) state dicts.
+
+Our checkpoint is one ``torch.save`` file holding a dict::
+
+    {"format": "rmpe-sppe", "format_version": 1,
+     "model": state_dict,
+     "sppe": {"name", "num_keypoints", "pixel_mean", "pixel_std", "input_size", "output_stride", "arch"},
+     ...extra entries given to save_checkpoint (epoch, config, optimizer state, ...)}
+
+Every file is read with ``torch.load(..., weights_only=True)``: a file holding anything other
+than tensors and plain containers is refused without running any of its code.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import pickle
+import uuid
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from .errors import SPPEError
+from .fastpose import FastPose, _check_input_size, _triple
+from .registry import _VARIANT_ARCH, list_sppe
+from .resnet import RESNET_DEPTHS, Bottleneck
+
+FORMAT = "rmpe-sppe"
+FORMAT_VERSION = 1
+RESERVED_KEYS = frozenset({"format", "format_version", "model", "sppe"})
+#: Prefixes other tools put in front of every key (DataParallel / DDP, torch.compile).
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+PathLike = Union[str, "os.PathLike[str]"]
+_PLAIN_SCALARS = (str, bytes, bytearray, int, float, complex, bool, type(None), torch.Size, torch.dtype, torch.device)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DataParallel / DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod") and isinstance(getattr(model, "_orig_mod"), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def _shape(t: Tensor) -> Tuple[int, ...]:
+    return tuple(int(s) for s in t.shape)
+
+
+def _check_loadable(value: Any, where: str) -> None:
+    """Raise if ``value`` holds something ``torch.load(weights_only=True)`` would refuse."""
+    if isinstance(value, Tensor) or type(value) in _PLAIN_SCALARS:
+        return
+    if type(value) in (dict, collections.OrderedDict):
+        for key, item in value.items():
+            _check_loadable(key, f"{where} (a key)")
+            _check_loadable(item, f"{where}.{key}")
+        return
+    if type(value) in (list, tuple, set):
+        for index, item in enumerate(value):
+            _check_loadable(item, f"{where}[{index}]")
+        return
+    raise SPPEError(
+        f"save_checkpoint: {where} is a {type(value).__module__}.{type(value).__qualname__}, which a "
+        f"weights-only load cannot read; convert it to plain dicts/lists/str/numbers/tensors first"
+    )
+
+
+def _weights_only_detail(exc: BaseException) -> str:
+    """The one-line reason inside torch's long 'Weights only load failed' message."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = text.split(marker, 1)[1].strip()
+        line = rest.splitlines()[0].strip() if rest else ""
+        return line.split(" Please use", 1)[0].strip().rstrip(".")
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
+def _torch_load(path: PathLike, map_location: Any, mmap: bool = False) -> Any:
+    """``torch.load`` with weights_only=True; every failure becomes a one-line SPPEError."""
+    path = Path(path)
+    if not path.exists():
+        raise SPPEError(f"checkpoint {path} does not exist; check the path")
+    if path.is_dir():
+        raise SPPEError(f"checkpoint {path} is a directory; give the checkpoint file inside it")
+    use_mmap = mmap and zipfile.is_zipfile(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=use_mmap)
+    except pickle.UnpicklingError as exc:
+        detail = _weights_only_detail(exc)
+        if "GLOBAL" in detail:
+            raise SPPEError(
+                f"checkpoint {path} was refused: it holds Python objects that weights-only loading does "
+                f"not run ({detail}); if you trust it, re-save just its state_dict() (tensors only)"
+            ) from None
+        raise SPPEError(f"{path} is not a PyTorch checkpoint ({detail})") from None
+    except PermissionError as exc:
+        raise SPPEError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means the file is not a checkpoint
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SPPEError(f"{path} is not a PyTorch checkpoint (torch.load failed: {reason})") from None
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, Tensor) for v in obj.values())
+    )
+
+
+def _strip_wrapper_prefixes(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    state = dict(state)
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def _split(obj: Any, path: Path) -> Tuple[Dict[str, Tensor], Optional[Dict[str, Any]], Dict[str, Any]]:
+    """(state_dict, our metadata or None, extra entries) of a loaded checkpoint object."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        version = obj.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise SPPEError(
+                f"checkpoint {path} has format version {version!r}, this sppe reads up to {FORMAT_VERSION}; "
+                f"update rmpe"
+            )
+        state, meta = obj.get("model"), obj.get("sppe")
+        if not _is_state_dict(state) or not isinstance(meta, Mapping):
+            raise SPPEError(f"checkpoint {path} is damaged: its 'model' or 'sppe' entry is missing or malformed")
+        extra = {k: v for k, v in obj.items() if k not in RESERVED_KEYS}
+        return _strip_wrapper_prefixes(state), dict(meta), extra
+    if _is_state_dict(obj):
+        return _strip_wrapper_prefixes(obj), None, {}
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict"):
+            if _is_state_dict(obj.get(key)):
+                extra = {k: v for k, v in obj.items() if k != key}
+                return _strip_wrapper_prefixes(obj[key]), None, extra
+        keys = ", ".join(repr(k) for k in list(obj)[:5]) or "none"
+        raise SPPEError(
+            f"{path} is not a model checkpoint: a dict without tensors (keys {keys}); "
+            f"expected a state_dict or an rmpe checkpoint"
+        )
+    raise SPPEError(
+        f"{path} is not a model checkpoint: it holds a {type(obj).__name__}; expected a state_dict or an rmpe checkpoint"
+    )
+
+
+def infer_arch(state_dict: Mapping[str, Tensor]) -> Optional[Dict[str, Any]]:
+    """Recover the FastPose architecture from a state dict's keys and shapes.
+
+    Args:
+        state_dict: FastPose weights (``preact.*``, ``duc1.*``, ``duc2.*``, ``conv_out.*``),
+            wrapper prefixes already removed.
+
+    Returns:
+        ``{"depth", "se", "se_reduction", "duc_channels", "num_keypoints"}``, or ``None`` when
+        the keys do not form a FastPose network this package can build.
+    """
+    needed = ("preact.conv1.weight", "duc1.conv.weight", "duc2.conv.weight", "conv_out.weight")
+    if any(k not in state_dict for k in needed):
+        return None
+    counts: List[int] = []
+    se_blocks = set()
+    se_ratio = None
+    for stage in range(1, 5):
+        prefix = f"preact.layer{stage}."
+        indices = {int(k[len(prefix):].split(".", 1)[0]) for k in state_dict if k.startswith(prefix)}
+        if not indices or indices != set(range(len(indices))):
+            return None
+        counts.append(len(indices))
+        for index in indices:
+            fc0 = state_dict.get(f"{prefix}{index}.se.fc.0.weight")
+            if fc0 is not None:
+                se_blocks.add((stage, index))
+                hidden, channels = int(fc0.shape[0]), int(fc0.shape[1])
+                se_ratio = max(1, channels // max(1, hidden))
+    bottleneck = "preact.layer1.0.conv3.weight" in state_dict
+    depth = next(
+        (d for d, (block, layers) in RESNET_DEPTHS.items()
+         if (block is Bottleneck) == bottleneck and tuple(layers) == tuple(counts)),
+        None,
+    )
+    if depth is None:
+        return None
+    first = {(s, 0) for s in range(1, 5)}
+    every = {(s, i) for s in range(1, 5) for i in range(counts[s - 1])}
+    if not se_blocks:
+        se = "none"
+    elif se_blocks == every:
+        se = "all"
+    elif se_blocks == first:
+        se = "first"
+    else:
+        return None
+    return {
+        "depth": depth,
+        "se": se,
+        "se_reduction": se_ratio or 1,
+        "duc_channels": [int(state_dict["duc1.conv.weight"].shape[0]), int(state_dict["duc2.conv.weight"].shape[0])],
+        "num_keypoints": int(state_dict["conv_out.weight"].shape[0]),
+    }
+
+
+def _name_for_depth(depth: int) -> Optional[str]:
+    return next((n for n in list_sppe() if _VARIANT_ARCH[n].get("depth") == depth), None)
+
+
+# ---------------------------------------------------------------------------- public API
+def save_checkpoint(path: PathLike, model: nn.Module, **extra: Any) -> Path:
+    """Write ``model``'s weights, its metadata and ``extra`` entries to ``path`` atomically.
+
+    The file is written under a temporary name in the same folder, flushed to disk and
+    renamed over ``path``, so a crash never leaves a half-written checkpoint.
+
+    Args:
+        path: destination file; missing parent folders are created.
+        model: an sppe model (anything with ``metadata()``), optionally wrapped in
+            DataParallel / DDP / torch.compile.
+        **extra: further entries, e.g. ``epoch=3, config={...}, optimizer=opt.state_dict()``;
+            only tensors and plain containers/scalars (a weights-only load must read them).
+
+    Returns:
+        the path written.
+    """
+    target = _unwrap(model)
+    if not callable(getattr(target, "metadata", None)):
+        raise SPPEError(
+            f"save_checkpoint needs an sppe model (built by sppe.build_sppe), got {type(target).__name__}"
+        )
+    reserved = sorted(RESERVED_KEYS & set(extra))
+    if reserved:
+        raise SPPEError(f"save_checkpoint: {reserved[0]!r} is a reserved entry name; pass that value under another name")
+    for key, value in extra.items():
+        _check_loadable(value, key)
+    payload: Dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sppe": target.metadata(),
+        "model": {k: v.detach().cpu() for k, v in target.state_dict().items()},
+    }
+    payload.update(extra)
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SPPEError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def load_checkpoint(
+    model: nn.Module,
+    path: PathLike,
+    map_location: Any = "cpu",
+    strict: bool = True,
+    skip_mismatched: bool = False,
+) -> Dict[str, Any]:
+    """Load weights into ``model`` from our checkpoint or a plain state dict.
+
+    Accepted files: our checkpoints (:func:`save_checkpoint`), plain state dicts such as
+    AlphaPose's zoo files (with or without a ``module.`` prefix), and dicts holding a state
+    dict under ``"model"`` or ``"state_dict"``. Our checkpoints also restore the model's
+    ``pixel_mean``, ``pixel_std`` and ``input_size``.
+
+    Args:
+        model: the model to fill (may be wrapped in DataParallel / DDP / torch.compile).
+        path: the checkpoint file.
+        map_location: passed to ``torch.load`` (``"cpu"``, ``"cuda:0"``, a device, ...).
+        strict: require the checkpoint and the model to have the same keys (missing
+            ``num_batches_tracked`` buffers of old files are tolerated and set to 0).
+        skip_mismatched: leave parameters whose shape differs (e.g. ``conv_out`` for another
+            keypoint count) at their current values instead of failing; a warning names them.
+
+    Returns:
+        the checkpoint's extra entries (``epoch``, ``config``, ...); ``{}`` for a plain state dict.
+
+    Raises:
+        SPPEError: missing file, not a checkpoint, refused pickle, other keypoint count,
+            shape mismatch (names the first key and both shapes), missing/unexpected keys.
+    """
+    path = Path(path)
+    state, meta, extra = _split(_torch_load(path, map_location), path)
+    target = _unwrap(model)
+    model_name = getattr(target, "name", type(target).__name__)
+    origin = f" (saved from {meta.get('name')})" if meta and meta.get("name") not in (None, model_name) else ""
+    own = target.state_dict()
+
+    ckpt_k = meta.get("num_keypoints") if meta else None
+    if ckpt_k is None and isinstance(state.get("conv_out.weight"), Tensor):
+        ckpt_k = int(state["conv_out.weight"].shape[0])
+    model_k = getattr(target, "num_keypoints", None)
+    if ckpt_k is not None and model_k is not None and int(ckpt_k) != int(model_k) and not skip_mismatched:
+        raise SPPEError(
+            f"checkpoint {path} has {ckpt_k} keypoints, model expects {model_k}; build the model with "
+            f"num_keypoints={ckpt_k} or load with skip_mismatched=True to re-initialise the output layer"
+        )
+
+    skipped = []
+    for key, value in own.items():
+        if key in state and _shape(state[key]) != _shape(value):
+            if skip_mismatched:
+                skipped.append(key)
+                continue
+            raise SPPEError(
+                f"checkpoint {path}{origin} does not fit {model_name}: {key!r} has shape "
+                f"{_shape(state[key])} in the checkpoint but {_shape(value)} in the model"
+            )
+    for key in skipped:
+        del state[key]
+    if skipped:
+        warnings.warn(f"load_checkpoint: kept the model's own {', '.join(skipped)} (shape differs in {path})")
+
+    for key, value in own.items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    if strict:
+        missing = [k for k in own if k not in state and k not in skipped]
+        unexpected = [k for k in state if k not in own]
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} model keys are missing from it (first {missing[0]!r})")
+            if unexpected:
+                parts.append(f"it has {len(unexpected)} keys the model lacks (first {unexpected[0]!r})")
+            raise SPPEError(
+                f"checkpoint {path}{origin} does not match {model_name}: {'; '.join(parts)}; "
+                f"use the checkpoint's model or load with strict=False"
+            )
+    target.load_state_dict(state, strict=False)
+
+    if meta:
+        for attr in ("pixel_mean", "pixel_std", "input_size"):
+            if meta.get(attr) is not None and hasattr(target, attr):
+                setattr(target, attr, tuple(meta[attr]))
+    return extra
+
+
+def read_checkpoint_metadata(path: PathLike) -> Dict[str, Any]:
+    """Describe a checkpoint without building a model (memory-maps the file where it can).
+
+    Returns:
+        dict with ``format`` (``"rmpe-sppe"`` or ``"state_dict"``), ``name`` (registry
+        name, inferred for plain state dicts, ``None`` if unknown), ``num_keypoints``,
+        ``arch`` (``depth``, ``se``, ``se_reduction``, ``duc_channels``; ``None`` if unknown),
+        ``pixel_mean``, ``pixel_std``, ``input_size`` (``None`` for plain state dicts, which
+        carry none), ``num_parameters`` and ``extra`` (the extra entries that are plain
+        scalars, e.g. ``epoch``; larger ones only by name in ``extra_keys``).
+    """
+    path = Path(path)
+    state, meta, extra = _split(_torch_load(path, "cpu", mmap=True), path)
+    num_parameters = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running_" not in k)
+    scalars = {k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    if meta is not None:
+        return {
+            "format": FORMAT,
+            "name": meta.get("name"),
+            "num_keypoints": meta.get("num_keypoints"),
+            "arch": meta.get("arch"),
+            "pixel_mean": meta.get("pixel_mean"),
+            "pixel_std": meta.get("pixel_std"),
+            "input_size": meta.get("input_size"),
+            "num_parameters": num_parameters,
+            "extra": scalars,
+            "extra_keys": sorted(extra),
+        }
+    arch = infer_arch(state)
+    num_keypoints = arch.pop("num_keypoints") if arch else None
+    return {
+        "format": "state_dict",
+        "name": _name_for_depth(arch["depth"]) if arch else None,
+        "num_keypoints": num_keypoints,
+        "arch": arch,
+        "pixel_mean": None,
+        "pixel_std": None,
+        "input_size": None,
+        "num_parameters": num_parameters,
+        "extra": scalars,
+        "extra_keys": sorted(extra),
+    }
+
+
+def build_sppe_from_checkpoint(path: PathLike, map_location: Any = "cpu", **overrides: Any) -> FastPose:
+    """Build the network a checkpoint describes and load it, in eval mode.
+
+    Our checkpoints carry their name, architecture and normalisation; for a plain state
+    dict (e.g. AlphaPose's ``fast_res50_256x192.pth``) the architecture is inferred from
+    the shapes and AlphaPose's normalisation and 256x192 input are assumed unless
+    ``overrides`` (``input_size``, ``pixel_mean``, ``pixel_std``) say otherwise.
+
+    Raises:
+        SPPEError: the file is not a checkpoint or not a FastPose network.
+    """
+    info = read_checkpoint_metadata(path)
+    arch = info.get("arch")
+    if not isinstance(arch, Mapping) or "depth" not in arch:
+        raise SPPEError(
+            f"checkpoint {path} is not a FastPose network this package can build; build the model with "
+            f"sppe.build_sppe(name) ({', '.join(list_sppe())}) and call sppe.load_checkpoint"
+        )
+    kwargs: Dict[str, Any] = {k: arch[k] for k in ("depth", "se", "se_reduction", "duc_channels") if k in arch}
+    kwargs["num_keypoints"] = info["num_keypoints"]
+    for key in ("input_size", "pixel_mean", "pixel_std"):
+        if info.get(key) is not None:
+            kwargs[key] = info[key]
+    kwargs.update(overrides)
+    model = FastPose(name=info.get("name") or f"fastpose_depth{arch['depth']}", **kwargs)
+    load_checkpoint(model, path, map_location=map_location)
+    # the caller's word wins over the checkpoint's (validated by the constructor above)
+    if "input_size" in overrides:
+        model.input_size = _check_input_size(overrides["input_size"])
+    for key in ("pixel_mean", "pixel_std"):
+        if key in overrides:
+            setattr(model, key, _triple(overrides[key], key))
+    if isinstance(map_location, (str, torch.device)):
+        model = model.to(map_location)
+    return model.eval()

@@ -1,0 +1,90 @@
+"""Config loading: defaults, the COCO config, unknown keys, wrong types, --set overrides."""
+from pathlib import Path
+
+import pytest
+
+from rmpe.config import Config, load_config, save_config
+from rmpe.errors import RMPEError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults():
+    cfg = load_config()
+    assert isinstance(cfg, Config)
+    assert cfg.model.input_size == (256, 192)
+    assert cfg.model.heatmap_size == (64, 48)
+    assert cfg.pose_nms.gamma == pytest.approx(22.48)
+    assert cfg.train.proposals.type == "gt"
+
+
+def test_coco_config_values():
+    cfg = load_config(ROOT / "configs/coco/fastpose_se50_256x192.yaml")
+    assert cfg.model.name == "fastpose_se50"
+    assert cfg.model.pixel_mean == (0.406, 0.457, 0.480)
+    assert cfg.model.pixel_std == (1.0, 1.0, 1.0)
+    assert cfg.codec.sigma == 2.0
+    assert cfg.data.aspect_ratio == 0.75 and cfg.data.box_scale == 1.25
+    assert cfg.train.lr == 1e-3 and cfg.train.lr_steps == [90, 120] and cfg.train.epochs == 200
+    assert cfg.train.batch_size == 32 and cfg.train.rotation_prob == 0.6
+
+
+def test_every_shipped_config_loads():
+    files = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert files
+    for f in files:
+        load_config(f)
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("model:\n  nme: fastpose_se18\n")
+    with pytest.raises(RMPEError) as e:
+        load_config(f)
+    assert "model.nme" in str(e.value) and "bad.yaml" in str(e.value)
+    f.write_text("modle:\n  name: x\n")
+    with pytest.raises(RMPEError, match="'modle'"):
+        load_config(f)
+
+
+def test_wrong_type_names_key(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("train:\n  epochs: ten\n")
+    with pytest.raises(RMPEError, match="train.epochs"):
+        load_config(f)
+    f.write_text("model:\n  input_size: [256]\n")
+    with pytest.raises(RMPEError, match="model.input_size"):
+        load_config(f)
+    f.write_text("codec:\n  decoder: soft\n")
+    with pytest.raises(RMPEError, match="codec.decoder"):
+        load_config(f)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(RMPEError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    f = tmp_path / "broken.yaml"
+    f.write_text("model: [unclosed\n")
+    with pytest.raises(RMPEError, match="not valid YAML"):
+        load_config(f)
+
+
+def test_set_overrides():
+    cfg = load_config(
+        ROOT / "configs/coco/fastpose_se50_256x192.yaml",
+        overrides=["train.lr=5e-4", "model.stn=true", "model.input_size=[128, 96]", "train.proposals.type=jitter"],
+    )
+    assert cfg.train.lr == 5e-4 and cfg.model.stn is True
+    assert cfg.model.input_size == (128, 96) and cfg.train.proposals.type == "jitter"
+    with pytest.raises(RMPEError, match="train.lrr"):
+        load_config(overrides=["train.lrr=1"])
+    with pytest.raises(RMPEError, match="KEY=VALUE"):
+        load_config(overrides=["train.lr"])
+
+
+def test_save_round_trip(tmp_path):
+    cfg = load_config(overrides=["model.name=fastpose_se18", "data.flip_pairs=[[0, 1]]", "data.keypoint_names=[a, b]"])
+    save_config(cfg, tmp_path / "c.yaml")
+    again = load_config(tmp_path / "c.yaml")
+    assert again == cfg
+    assert again.data.keypoint_set().flip_pairs == ((0, 1),)
