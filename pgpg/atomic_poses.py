@@ -11,7 +11,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from .errors import PGPGError
-from .kmeans import kmeans, masked_sq_distances
+from .kmeans import _distances, kmeans
 from .normalize import (
     COCO_HIPS,
     COCO_SHOULDERS,
@@ -188,8 +188,9 @@ class AtomicPoses:
         labels = np.full(kp.shape[0], -1, dtype=np.int64)
         if norm.valid.any():
             x = norm.coords[norm.valid].reshape(int(norm.valid.sum()), -1)
-            mask = np.repeat(norm.visible[norm.valid], 2, axis=1)
-            d = masked_sq_distances(x, mask, self.centres.reshape(self.num_atoms, -1))
+            mask = np.repeat(norm.visible[norm.valid], 2, axis=1).astype(np.float64)
+            scale = mask.shape[1] / mask.sum(1)  # valid poses have visible joints
+            d = _distances(x, mask, scale, self.centres.reshape(self.num_atoms, -1))
             labels[norm.valid] = d.argmin(1)
         return labels
 

@@ -273,9 +273,16 @@ class ProposalGenerator:
             if len(scores) != len(dets):
                 raise PGPGError(f"{len(scores)} detection scores for {len(dets)} detections")
             keep = scores >= min_score
+            if len(dets) and not keep.any():
+                raise PGPGError(
+                    f"all {len(dets)} detections score below min_score={min_score} (best {scores.max():.3g}); "
+                    "lower the score threshold"
+                )
             dets, det_ids = dets[keep], det_ids[keep]
         if len(gt) == 0:
             raise PGPGError("no ground-truth people to fit PGPG on")
+        if len(dets) == 0:
+            raise PGPGError("no detections to fit PGPG on: the detection file is empty or holds no person boxes")
 
         atoms, labels = AtomicPoses.fit(
             kp,

@@ -41,7 +41,7 @@ def component_log_pdf(x: np.ndarray, means: np.ndarray, chols: np.ndarray) -> np
     d = x.shape[1]
     diff = x[None, :, :] - means[:, None, :]  # (C, N, D)
     inv = np.linalg.inv(chols)  # (C, D, D), small
-    y = np.einsum("cij,cnj->cni", inv, diff)
+    y = np.matmul(diff, inv.transpose(0, 2, 1))  # (C, N, D): L^-1 (x - mu) per point
     log_det = np.log(np.diagonal(chols, axis1=1, axis2=2)).sum(1)  # half log |Sigma|
     return (-0.5 * (d * _LOG_2PI + (y**2).sum(-1)) - log_det[:, None]).T
 
@@ -63,7 +63,7 @@ def _m_step(x: np.ndarray, resp: np.ndarray, reg_covar: float) -> Tuple[np.ndarr
     weights = nk / n
     means = resp.T @ x / nk[:, None]
     diff = x[None, :, :] - means[:, None, :]
-    cov = np.einsum("nc,cni,cnj->cij", resp, diff, diff) / nk[:, None, None]
+    cov = np.matmul((resp.T[:, :, None] * diff).transpose(0, 2, 1), diff) / nk[:, None, None]
     cov = cov + reg_covar * np.eye(d)[None]
     return weights / weights.sum(), means, cov
 

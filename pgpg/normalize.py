@@ -9,7 +9,10 @@ Reference points, chosen per pose by the first rule that applies:
 
 1. ``torso``: at least one shoulder and at least one hip visible. The shoulder midpoint is
    the mean of the visible shoulders, the hip midpoint likewise; centre = midpoint of the
-   two, scale = their distance. One shoulder and one hip (a side view) are enough.
+   two. scale = the distance of the two midpoints when both shoulders and both hips are
+   visible; otherwise the mean length of the sides (left, right) whose shoulder and hip
+   are both visible, so that a missing joint does not turn the torso into a diagonal; the
+   midpoint distance again when no side is complete. One shoulder and one hip are enough.
 2. ``shoulders``: no hip visible but both shoulders. scale = ``shoulder_ratio`` x the
    shoulder width, centre = shoulder midpoint + (0, scale / 2) (half a torso below the
    shoulders; assumes an upright person, which upper-body-only people mostly are).
@@ -143,28 +146,41 @@ def normalize_poses(
     rule_sh = ~rule_torso & (sh_n == 2)
     rule_hp = ~rule_torso & ~rule_sh & (hp_n == 2)
 
-    scale = np.full(n, np.nan)
-    scale = np.where(rule_torso, np.linalg.norm(sh_mid - hp_mid, axis=-1), scale)
-    scale = np.where(rule_sh, shoulder_ratio * sh_width, scale)
-    scale = np.where(rule_hp, hip_ratio * hp_width, scale)
-    half_down = np.stack([np.zeros(n), 0.5 * np.nan_to_num(scale)], -1)
-    centre = np.full((n, 2), np.nan)
-    centre = np.where(rule_torso[:, None], 0.5 * (sh_mid + hp_mid), centre)
-    centre = np.where(rule_sh[:, None], sh_mid + half_down, centre)
-    centre = np.where(rule_hp[:, None], hp_mid - half_down, centre)
-
-    method = np.select([rule_torso, rule_sh, rule_hp], [METHOD_TORSO, METHOD_SHOULDERS, METHOD_HIPS], METHOD_INVALID)
-    valid = (method != METHOD_INVALID) & (np.nan_to_num(scale) > 1e-6) & (vis.sum(1) >= min_keypoints)
+    # torso length: midpoint distance when all four joints are visible; otherwise the mean
+    # same-side shoulder-hip distance (a left shoulder with a right hip would measure a diagonal)
+    side_ok = sh_vis & hp_vis  # (N, 2): left pair, right pair
+    side_len = np.linalg.norm(sh_pts - hp_pts, axis=-1)
+    same_side = (side_ok * side_len).sum(1) / np.maximum(side_ok.sum(1), 1)
+    mid_len = np.linalg.norm(sh_mid - hp_mid, axis=-1)
+    torso_len = np.where((sh_n == 2) & (hp_n == 2) | ~side_ok.any(1), mid_len, same_side)
+    scale = np.where(
+        rule_torso,
+        torso_len,
+        np.where(rule_sh, shoulder_ratio * sh_width, np.where(rule_hp, hip_ratio * hp_width, 0.0)),
+    )
+    half_down = np.zeros((n, 2))
+    half_down[:, 1] = 0.5 * scale
+    centre = np.where(
+        rule_torso[:, None],
+        0.5 * (sh_mid + hp_mid),
+        np.where(rule_sh[:, None], sh_mid + half_down, hp_mid - half_down),
+    )
+    method = np.where(rule_torso, METHOD_TORSO, np.where(rule_sh, METHOD_SHOULDERS, np.where(rule_hp, METHOD_HIPS, METHOD_INVALID)))
+    valid = (method != METHOD_INVALID) & (scale > 1e-6) & (vis.sum(1) >= min_keypoints)
     method = np.where(valid, method, METHOD_INVALID).astype(np.int8)
-    scale = np.where(valid, scale, np.nan)
-    centre = np.where(valid[:, None], centre, np.nan)
     visible = vis & valid[:, None]
 
     safe_scale = np.where(valid, scale, 1.0)
-    safe_centre = np.where(valid[:, None], centre, 0.0)
-    coords = (xy - safe_centre[:, None, :]) / safe_scale[:, None, None]
-    coords = np.where(visible[..., None], coords, 0.0)
-    return NormalizedPoses(coords=coords, visible=visible, centres=centre, scales=scale, valid=valid, method=method)
+    centre = np.where(valid[:, None], centre, 0.0)
+    coords = np.where(visible[..., None], (xy - centre[:, None, :]) / safe_scale[:, None, None], 0.0)
+    return NormalizedPoses(
+        coords=coords,
+        visible=visible,
+        centres=np.where(valid[:, None], centre, np.nan),
+        scales=np.where(valid, scale, np.nan),
+        valid=valid,
+        method=method,
+    )
 
 
 def estimate_width_ratios(

@@ -1,0 +1,228 @@
+"""``rmpe-pgpg``: fit a pose-guided proposals generator (PGPG) and inspect a fitted one.
+
+Usage::
+
+    rmpe-pgpg fit --ann person_keypoints_train.json --dets detections.json --out pgpg.npz [--k 8]
+    rmpe-pgpg show --model pgpg.npz
+
+``--ann`` is a COCO keypoint annotation file; ``--dets`` holds a person detector's boxes on
+the same images in the COCO results format (a JSON list of ``{"image_id", "bbox": [x, y,
+w, h], "score", "category_id"}``; a COCO annotation file is accepted too). Crowd
+annotations are skipped. ``fit`` prints one line per atomic pose: its number of poses and
+matched detections, the mean and standard deviation of its offset mixture and whether it
+fell back to the global mixture.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pgpg import ProposalGenerator
+
+from ..errors import RMPEError, cli_main
+
+
+def _read_json(path: str, what: str) -> Any:
+    if not os.path.isfile(path):
+        raise RMPEError(f"{what} not found: {path}")
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RMPEError(f"{what} {path} is not valid JSON ({exc})") from None
+
+
+def _xywh_to_xyxy(bbox: Any, where: str) -> List[float]:
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox
+    ):
+        raise RMPEError(f"{where}: 'bbox' must be 4 numbers [x, y, w, h], got {bbox!r}")
+    x, y, w, h = (float(v) for v in bbox)
+    return [x, y, x + w, y + h]
+
+
+def _person_category_ids(doc: Dict[str, Any]) -> Optional[set]:
+    cats = doc.get("categories")
+    if not isinstance(cats, list):
+        return None
+    ids = {c.get("id") for c in cats if isinstance(c, dict) and c.get("name") == "person"}
+    return ids or None
+
+
+def load_coco_people(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any], int]:
+    """Non-crowd person annotations of a COCO keypoint file.
+
+    Returns:
+        boxes (N, 4) xyxy pixels, keypoints (N, K, 3) (x, y, v) (zeros where an annotation has
+        none), image ids (N,) as in the file, number of crowd annotations skipped.
+    """
+    doc = _read_json(path, "annotation file")
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+        raise RMPEError(f"annotation file {path} must be a COCO JSON object with an 'annotations' list")
+    persons = _person_category_ids(doc)
+    boxes, kps, ids, crowd = [], [], [], 0
+    num_k = None
+    for i, ann in enumerate(doc["annotations"]):
+        where = f"annotation file {path}, annotation {ann.get('id', i) if isinstance(ann, dict) else i}"
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise RMPEError(f"{where}: must be an object with 'image_id' and 'bbox'")
+        if persons is not None and ann.get("category_id") not in persons:
+            continue
+        if ann.get("iscrowd", 0):
+            crowd += 1
+            continue
+        box = _xywh_to_xyxy(ann.get("bbox"), where)
+        kp = ann.get("keypoints")
+        if kp:
+            if not isinstance(kp, list) or len(kp) % 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp
+            ):
+                raise RMPEError(f"{where}: 'keypoints' must be a flat list [x, y, v] * K of numbers")
+            if num_k is None:
+                num_k = len(kp) // 3
+            elif len(kp) // 3 != num_k:
+                raise RMPEError(f"{where}: has {len(kp) // 3} keypoints, earlier annotations have {num_k}")
+        boxes.append(box)
+        kps.append(kp or None)
+        ids.append(ann["image_id"])
+    if not boxes:
+        raise RMPEError(f"annotation file {path} holds no non-crowd person annotations")
+    if num_k is None:
+        raise RMPEError(f"annotation file {path}: no person annotation has keypoints; PGPG clusters poses")
+    keypoints = np.zeros((len(kps), num_k, 3))
+    for i, kp in enumerate(kps):  # file parsing, once
+        if kp is not None:
+            keypoints[i] = np.asarray(kp, dtype=np.float64).reshape(num_k, 3)
+    return np.asarray(boxes, dtype=np.float64), keypoints, ids, crowd
+
+
+def load_coco_detections(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any]]:
+    """Person detections in the COCO results format (or a COCO annotation file).
+
+    Returns:
+        boxes (M, 4) xyxy pixels, scores (M,) (1 where absent), image ids (M,).
+    """
+    doc = _read_json(path, "detection file")
+    persons = None
+    if isinstance(doc, dict) and isinstance(doc.get("annotations"), list):
+        persons = _person_category_ids(doc)
+        doc = doc["annotations"]
+    if not isinstance(doc, list):
+        raise RMPEError(f"detection file {path} must be a JSON list of COCO results (image_id, bbox, score)")
+    persons = persons or {1}
+    boxes, scores, ids = [], [], []
+    for i, det in enumerate(doc):
+        where = f"detection file {path}, entry {i}"
+        if not isinstance(det, dict) or "image_id" not in det:
+            raise RMPEError(f"{where}: must be an object with 'image_id', 'bbox' and 'score'")
+        if "category_id" in det and det["category_id"] not in persons:
+            continue
+        if det.get("iscrowd", 0):
+            continue
+        score = det.get("score", 1.0)
+        if not isinstance(score, (int, float)) or isinstance(score, bool):
+            raise RMPEError(f"{where}: 'score' must be a number, got {score!r}")
+        boxes.append(_xywh_to_xyxy(det.get("bbox"), where))
+        scores.append(float(score))
+        ids.append(det["image_id"])
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores, dtype=np.float64), ids
+
+
+def _index_ids(gt_ids: Sequence[Any], det_ids: Sequence[Any]) -> Tuple[np.ndarray, np.ndarray]:
+    table: Dict[Any, int] = {}
+    try:
+        g = np.asarray([table.setdefault(i, len(table)) for i in gt_ids], dtype=np.int64)
+        d = np.asarray([table.setdefault(i, len(table)) for i in det_ids], dtype=np.int64)
+    except TypeError:
+        raise RMPEError("image ids must be numbers or strings") from None
+    return g, d
+
+
+def _pair(values: Sequence[int], flag: str) -> Tuple[int, int]:
+    if len(values) != 2:
+        raise RMPEError(f"{flag} takes two indices (left right)")
+    return int(values[0]), int(values[1])
+
+
+def _fit(args: argparse.Namespace) -> int:
+    boxes, keypoints, gt_ids, crowd = load_coco_people(args.ann)
+    det_boxes, det_scores, det_ids = load_coco_detections(args.dets)
+    g_idx, d_idx = _index_ids(gt_ids, det_ids)
+    if not args.out.lower().endswith((".npz", ".json")):
+        raise RMPEError(f"--out {args.out} must end in .npz or .json")
+    gen = ProposalGenerator.fit(
+        boxes,
+        keypoints,
+        g_idx,
+        det_boxes,
+        d_idx,
+        det_scores,
+        k=args.k,
+        n_components=args.components,
+        iou_threshold=args.iou,
+        min_score=args.min_score,
+        min_samples=args.min_samples,
+        reg_covar=args.reg,
+        seed=args.seed,
+        shoulders=_pair(args.shoulders, "--shoulders"),
+        hips=_pair(args.hips, "--hips"),
+        subpatch_probability=args.subpatch_probability,
+    )
+    gen.save(args.out)
+    info = gen.fit_info
+    print(
+        f"rmpe-pgpg: {info['people']} people ({crowd} crowd skipped) on {info['images']} images, "
+        f"{info['poses_clustered']} poses in k={args.k} atomic poses ({info['poses_without_atom']} without); "
+        f"{info['detections']} detections with score >= {args.min_score}, {info['matched']} matched at IoU >= {args.iou} "
+        f"({info['matched_without_atom']} to poses without atom)"
+    )
+    print(gen.format_summary())
+    print(f"rmpe-pgpg: wrote {args.out}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    gen = ProposalGenerator.load(args.model)
+    print(repr(gen))
+    if gen.offsets is not None:
+        print(gen.format_summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rmpe-pgpg", description="Fit or inspect a pose-guided proposals generator.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit atomic poses and per-atom offset mixtures")
+    fit.add_argument("--ann", required=True, help="COCO keypoint annotation JSON")
+    fit.add_argument("--dets", required=True, help="COCO detection results JSON on the same images")
+    fit.add_argument("--out", required=True, help="model file to write (.npz or .json)")
+    fit.add_argument("--k", type=int, default=8, help="number of atomic poses (default 8)")
+    fit.add_argument("--components", type=int, default=2, help="Gaussians per offset mixture (default 2)")
+    fit.add_argument("--min-samples", type=int, default=30, help="fewer matches -> the atom uses the global mixture (30)")
+    fit.add_argument("--iou", type=float, default=0.5, help="minimum IoU of a detection-GT match (0.5)")
+    fit.add_argument("--min-score", type=float, default=0.0, help="ignore detections scored below this (0)")
+    fit.add_argument("--reg", type=float, default=1e-5, help="added to covariance diagonals (1e-5)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of k-means and EM (0)")
+    fit.add_argument("--subpatch-probability", type=float, default=0.15, help="random sub-patch chance (0.15)")
+    fit.add_argument("--shoulders", type=int, nargs=2, default=[5, 6], metavar=("L", "R"), help="shoulder indices (5 6)")
+    fit.add_argument("--hips", type=int, nargs=2, default=[11, 12], metavar=("L", "R"), help="hip indices (11 12)")
+    fit.set_defaults(func=_fit)
+    show = sub.add_parser("show", help="print the per-atom summary of a model file")
+    show.add_argument("--model", required=True, help="model file written by `rmpe-pgpg fit`")
+    show.set_defaults(func=_show)
+    return parser
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``rmpe-pgpg``; returns the exit status (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
