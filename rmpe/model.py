@@ -1,0 +1,483 @@
+"""RMPEModel: symmetric STN + SPPE + SDTN (+ the frozen parallel SPPE used in training).
+
+Frames (see :mod:`rmpe.stn` for theta's exact meaning):
+
+* image px --M--> crop px, ``M`` from :func:`rmpe.geometry.crop_matrices` of the enlarged box;
+* crop' (what the SPPE sees): crop' pixel ``u'`` = crop value at ``theta @ u'``; image ->
+  crop' is ``gamma @ M`` with ``gamma = theta^-1``;
+* heatmap px --S--> crop px with ``S = heatmap_to_crop_matrix`` (x4 for 256x192 / 64x48).
+
+Inference (:meth:`RMPEModel.predict`): crop with ``M``, localisation net -> theta, crop again
+straight from the full image with ``gamma @ M`` (one sampling), SPPE, optional flip test,
+decode, and back to the image with ``M^-1 @ theta @ S`` (all batched 3x3 matrices).
+Without the STN (``stn=False``), or with an untrained one, this is plain crop + SPPE +
+inverse crop.
+
+Training (:meth:`RMPEModel.forward`): returns the SPPE heatmaps resampled into the crop
+frame with gamma (ordinary targets apply; gradients reach SPPE and STN), the frozen parallel
+SPPE's heatmaps on crop' (centre-located targets from :func:`rmpe.stn.centred_targets`;
+gradients reach only the STN) and theta. :meth:`RMPEModel.losses` combines them.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .codec import HeatmapCodec, flip_heatmaps
+from .crop import crop_images, frames_to_tensor, sample_affine
+from .errors import RMPEError
+from .geometry import as_tensor, crop_boxes, crop_matrices, transform_points
+from .keypoints import COCO_FLIP_PAIRS
+from .stn import (
+    LocalizationNet,
+    compose_crop_matrices,
+    heatmap_to_image_matrices,
+    sdtn_heatmaps,
+    theta_to_pixel,
+)
+
+ALPHAPOSE_PIXEL_MEAN = (0.406, 0.457, 0.480)
+
+
+@dataclass
+class RMPEOutput:
+    """What the training forward returns (all on the crops' device).
+
+    Attributes:
+        heatmaps: (N,K,h,w) SPPE heatmaps in the CROP frame (SDTN-resampled with gamma when
+            the STN is on; the raw SPPE output otherwise). Compare with ordinary targets.
+        stn_heatmaps: (N,K,h,w) raw SPPE heatmaps in the crop' frame (= ``heatmaps``
+            without the STN).
+        theta: (N,3,3) crop' px -> crop px, or None without the STN.
+        parallel_heatmaps: (N,K,h,w) heatmaps of the frozen parallel SPPE on crop' (no
+            SDTN), or None when the parallel branch is off. Compare with centre-located
+            targets (:func:`rmpe.stn.centred_targets`).
+        stn_crops: (N,3,H,W) crop' in raw RGB [0, 1] (None without the STN), for inspection.
+    """
+
+    heatmaps: torch.Tensor
+    stn_heatmaps: torch.Tensor
+    theta: Optional[torch.Tensor] = None
+    parallel_heatmaps: Optional[torch.Tensor] = None
+    stn_crops: Optional[torch.Tensor] = None
+
+
+def weighted_heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over (N,K,h,w) of ``w_nk * (pred - target)^2`` (float32; AMP outputs are upcast).
+
+    Args:
+        pred: (N,K,h,w) predicted heatmaps.
+        target: (N,K,h,w) target heatmaps in the same frame.
+        weights: (N,K) joint weights (0 for unlabelled joints).
+    """
+    diff = pred.float() - target.float()
+    return (diff * diff * weights.float()[..., None, None]).mean()
+
+
+class RMPEModel(nn.Module):
+    """Symmetric STN + SPPE + SDTN around any heatmap network.
+
+    Args:
+        sppe: network mapping normalised crops (N,3,H,W) to heatmaps (N,K,H/4,W/4) (any
+            ``nn.Module``; a :mod:`sppe` FastPose provides ``normalize``, which is used).
+        codec: the heatmap codec shared with the data pipeline (sizes and decoder).
+        stn: wrap the SPPE in the symmetric STN.
+        parallel_sppe: keep a frozen copy of the SPPE for the parallel training branch
+            (only with ``stn``). It is not a registered submodule: it appears neither in
+            ``parameters()`` nor in ``state_dict()`` (checkpoints and optimisers see only the
+            trainable model) but follows ``.to()`` / ``.half()`` and stays in eval mode.
+        flip_pairs: (left, right) keypoint pairs for the flip test.
+        aspect_ratio: crop box w / h (``data.aspect_ratio``).
+        box_scale: crop box enlargement (``data.box_scale``).
+        batch: crops per SPPE call in :meth:`predict`.
+        pixel_mean / pixel_std: RGB normalisation used only when ``sppe`` has no
+            ``normalize`` method (defaults: AlphaPose's mean, std 1).
+        loc_net: the localisation network (default :class:`rmpe.stn.LocalizationNet`).
+        num_keypoints: K; default ``sppe.num_keypoints`` (required when the SPPE lacks it).
+    """
+
+    def __init__(
+        self,
+        sppe: nn.Module,
+        codec: HeatmapCodec,
+        *,
+        stn: bool = False,
+        parallel_sppe: bool = True,
+        flip_pairs: Sequence[Sequence[int]] = COCO_FLIP_PAIRS,
+        aspect_ratio: float = 0.75,
+        box_scale: float = 1.25,
+        batch: int = 64,
+        pixel_mean: Optional[Sequence[float]] = None,
+        pixel_std: Optional[Sequence[float]] = None,
+        loc_net: Optional[nn.Module] = None,
+        num_keypoints: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        sppe_input = getattr(sppe, "input_size", None)
+        if sppe_input is not None and tuple(sppe_input) != tuple(codec.input_size):
+            raise RMPEError(
+                f"model: the SPPE expects {tuple(sppe_input)} crops but the codec uses "
+                f"{tuple(codec.input_size)}; make model.input_size match"
+            )
+        sppe_hm = getattr(sppe, "heatmap_size", None)
+        if isinstance(sppe_hm, (tuple, list)) and tuple(sppe_hm) != tuple(codec.heatmap_size):
+            raise RMPEError(
+                f"model: the SPPE outputs {tuple(sppe_hm)} heatmaps but the codec uses "
+                f"{tuple(codec.heatmap_size)}; set model.heatmap_size to input_size / 4"
+            )
+        if batch < 1:
+            raise RMPEError(f"model: batch must be at least 1, got {batch}")
+        k = num_keypoints if num_keypoints is not None else getattr(sppe, "num_keypoints", None)
+        if k is None:
+            raise RMPEError("model: the SPPE has no num_keypoints attribute; pass num_keypoints=K")
+        self.num_keypoints = int(k)
+        self.sppe = sppe
+        self.codec = codec
+        self.use_stn = bool(stn)
+        self.stn = (loc_net if loc_net is not None else LocalizationNet()) if self.use_stn else None
+        self.flip_pairs = tuple(tuple(int(i) for i in p) for p in flip_pairs)
+        self.aspect_ratio = float(aspect_ratio)
+        self.box_scale = float(box_scale)
+        self.batch = int(batch)
+        mean = pixel_mean if pixel_mean is not None else getattr(sppe, "pixel_mean", ALPHAPOSE_PIXEL_MEAN)
+        std = pixel_std if pixel_std is not None else getattr(sppe, "pixel_std", (1.0, 1.0, 1.0))
+        self.pixel_mean = tuple(float(v) for v in mean)
+        self.pixel_std = tuple(float(v) for v in std)
+        self._use_sppe_normalize = pixel_mean is None and pixel_std is None and hasattr(sppe, "normalize")
+        object.__setattr__(self, "_parallel", None)
+        if self.use_stn and parallel_sppe:
+            self.update_parallel_sppe()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_config(cls, config, *, load_init: bool = True) -> "RMPEModel":
+        """Build from an :class:`rmpe.config.Config`.
+
+        Uses ``model.name / num_keypoints / input_size / pixel_mean / pixel_std / stn``,
+        the ``codec`` section, ``data.aspect_ratio / box_scale`` and the keypoint set's
+        flip pairs, ``eval.batch``; the parallel SPPE exists when ``model.stn`` is on and
+        ``train.parallel_sppe_weight > 0``. With ``load_init`` and ``model.init_from`` set,
+        that checkpoint is loaded into the SPPE (the STN stays at identity).
+        """
+        from sppe import build_sppe
+
+        m = config.model
+        net = build_sppe(
+            m.name,
+            num_keypoints=m.num_keypoints,
+            input_size=tuple(m.input_size),
+            pixel_mean=tuple(m.pixel_mean),
+            pixel_std=tuple(m.pixel_std),
+        )
+        if m.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        keypoint_set = config.data.keypoint_set()
+        if keypoint_set.num_keypoints != m.num_keypoints:
+            raise RMPEError(
+                f"config: model.num_keypoints is {m.num_keypoints} but the data's keypoint set has "
+                f"{keypoint_set.num_keypoints}; make them agree"
+            )
+        model = cls(
+            net,
+            HeatmapCodec.from_config(config),
+            stn=m.stn,
+            parallel_sppe=m.stn and config.train.parallel_sppe_weight > 0,
+            flip_pairs=keypoint_set.flip_pairs,
+            aspect_ratio=config.data.aspect_ratio,
+            box_scale=config.data.box_scale,
+            batch=config.eval.batch,
+        )
+        if load_init and m.init_from:
+            model.load_sppe_checkpoint(m.init_from)
+        return model
+
+    def load_sppe_checkpoint(self, path) -> Dict[str, object]:
+        """Load an SPPE checkpoint (ours or AlphaPose's FastPose) into the SPPE.
+
+        Delegates to ``sppe.load_checkpoint``; the STN's parameters are not touched (an
+        untrained STN stays at the identity, so the model then predicts exactly what the
+        plain SPPE predicts). The parallel copy is refreshed.
+
+        Returns:
+            the checkpoint's extra entries (``{}`` for a plain state dict).
+
+        Raises:
+            SPPEError: a missing or unfitting checkpoint (from ``sppe.load_checkpoint``).
+            RMPEError: the checkpoint's crop size differs from the codec's.
+        """
+        from sppe import load_checkpoint
+
+        extra = load_checkpoint(self.sppe, path)
+        sppe_input = getattr(self.sppe, "input_size", None)
+        if sppe_input is not None and tuple(sppe_input) != tuple(self.codec.input_size):
+            raise RMPEError(
+                f"{path}: the checkpoint was trained on {tuple(sppe_input)} crops but the model uses "
+                f"{tuple(self.codec.input_size)}; set model.input_size (and heatmap_size) to match"
+            )
+        if self._parallel is not None:
+            self.update_parallel_sppe()
+        return extra
+
+    # ------------------------------------------------------------------ parallel SPPE
+
+    @property
+    def parallel_sppe(self) -> Optional[nn.Module]:
+        """The frozen copy of the SPPE (None when the parallel branch is off)."""
+        return self._parallel
+
+    def update_parallel_sppe(self) -> None:
+        """Refresh the frozen copy from the main SPPE (call at each epoch start).
+
+        The copy has ``requires_grad=False`` on every parameter and stays in eval mode
+        (BN uses running statistics) whatever mode the parent is in.
+        """
+        if self._parallel is None:
+            frozen = copy.deepcopy(self.sppe)
+        else:
+            frozen = self._parallel
+            frozen.load_state_dict(self.sppe.state_dict())
+        frozen.requires_grad_(False)
+        frozen.eval()
+        object.__setattr__(self, "_parallel", frozen)
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook (.to, .cuda, .half)
+        super()._apply(fn, *args, **kwargs)
+        if self._parallel is not None:
+            self._parallel._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> "RMPEModel":
+        """Set training mode; the parallel SPPE stays in eval mode."""
+        super().train(mode)
+        if self._parallel is not None:
+            self._parallel.eval()
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, then refresh the parallel copy."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if self._parallel is not None:
+            self.update_parallel_sppe()
+        return result
+
+    # ------------------------------------------------------------------ pieces
+
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        """(H, W) of the crops."""
+        return tuple(self.codec.input_size)  # type: ignore[return-value]
+
+    @property
+    def heatmap_size(self) -> Tuple[int, int]:
+        """(h, w) of the heatmaps."""
+        return tuple(self.codec.heatmap_size)  # type: ignore[return-value]
+
+    def normalize(self, crops: torch.Tensor) -> torch.Tensor:
+        """Raw RGB crops (N,3,H,W) in [0, 1] -> SPPE input (the SPPE's own ``normalize`` if any)."""
+        if self._use_sppe_normalize:
+            return self.sppe.normalize(crops)
+        mean = torch.tensor(self.pixel_mean, dtype=crops.dtype, device=crops.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.pixel_std, dtype=crops.dtype, device=crops.device).view(1, 3, 1, 1)
+        return (crops - mean) / std
+
+    def predict_theta(self, crops: torch.Tensor) -> torch.Tensor:
+        """Localisation net on raw RGB crops (N,3,H,W) -> theta (N,3,3) crop' px -> crop px (float32).
+
+        Runs in float32 even under autocast: the net is small and theta is geometry (an fp16
+        theta would move keypoints by a tenth of a crop pixel).
+        """
+        if self.stn is None:
+            raise RMPEError("model: predict_theta needs the STN; build the model with stn=True (model.stn)")
+        with torch.autocast(device_type=crops.device.type, enabled=False):
+            theta_norm = self.stn(self.normalize(crops.float()))
+        return theta_to_pixel(theta_norm.float(), self.input_size)
+
+    # ------------------------------------------------------------------ training
+
+    def forward(self, crops: torch.Tensor) -> RMPEOutput:
+        """Training / validation forward on crops (see :meth:`forward_crops`)."""
+        return self.forward_crops(crops)
+
+    def forward_crops(self, crops: torch.Tensor) -> RMPEOutput:
+        """Run STN, SPPE, SDTN and the parallel SPPE on crops from the data loader.
+
+        Args:
+            crops: (N,3,H,W) raw RGB crops in [0, 1] (NOT normalised: the STN resamples raw
+                pixels so its zero border is black, as in a crop taken from the image, and
+                normalisation follows), in the crop frame of the targets.
+
+        Returns:
+            :class:`RMPEOutput`. With the STN, crop' is resampled from ``crops`` (a second
+            interpolation; use :meth:`forward_images` to sample crop' from full images once).
+        """
+        if self.stn is None:
+            return self._heads(crops, None)
+        theta = self.predict_theta(crops)
+        stn_crops = sample_affine(crops, theta)
+        return self._heads(stn_crops, theta)
+
+    def forward_images(
+        self, images: torch.Tensor, image_index: torch.Tensor, matrices: torch.Tensor
+    ) -> RMPEOutput:
+        """Training forward from full images on the device: each crop' sampled once.
+
+        Args:
+            images: (B,3,H,W) RGB float in [0, 1] or uint8.
+            image_index: (N,) long, the image of each person.
+            matrices: (N,3,3) image px -> crop px (crop matrices with augmentation); targets
+                live in this crop frame.
+
+        Returns:
+            :class:`RMPEOutput`, gradients reach theta through the composed matrix.
+        """
+        crops = crop_images(images, image_index, matrices, self.input_size)
+        if self.stn is None:
+            return self._heads(crops, None)
+        theta = self.predict_theta(crops)
+        stn_crops = crop_images(images, image_index, compose_crop_matrices(matrices, theta), self.input_size)
+        return self._heads(stn_crops, theta)
+
+    def _heads(self, stn_crops: torch.Tensor, theta: Optional[torch.Tensor]) -> RMPEOutput:
+        x = self.normalize(stn_crops)
+        raw = self.sppe(x)
+        if theta is None:
+            return RMPEOutput(heatmaps=raw, stn_heatmaps=raw)
+        heatmaps = sdtn_heatmaps(raw, theta, self.input_size)
+        parallel = self._parallel(x) if self._parallel is not None else None
+        return RMPEOutput(
+            heatmaps=heatmaps, stn_heatmaps=raw, theta=theta, parallel_heatmaps=parallel, stn_crops=stn_crops
+        )
+
+    def losses(
+        self,
+        output: RMPEOutput,
+        targets: torch.Tensor,
+        target_weights: torch.Tensor,
+        centred_targets: Optional[torch.Tensor] = None,
+        centred_weights: Optional[torch.Tensor] = None,
+        loss_weight: float = 0.5,
+        parallel_weight: float = 1.0,
+    ) -> Dict[str, torch.Tensor]:
+        """The two training losses.
+
+        ``heatmap = loss_weight * mse(output.heatmaps, targets)`` (crop frame; reaches SPPE
+        and STN); ``parallel = parallel_weight * loss_weight * mse(output.parallel_heatmaps,
+        centred_targets)`` (reaches only the STN); ``total`` is their sum. ``mse`` is
+        :func:`weighted_heatmap_mse`. The parallel term is left out when the branch is off,
+        no centred targets are given or ``parallel_weight`` is 0.
+
+        Args:
+            output: from :meth:`forward_crops` / :meth:`forward_images`.
+            targets: (N,K,h,w) ordinary targets in the crop frame; target_weights (N,K).
+            centred_targets: (N,K,h,w) from :func:`rmpe.stn.centred_targets`; centred_weights (N,K).
+            loss_weight: ``train.loss_weight``.
+            parallel_weight: ``train.parallel_sppe_weight``.
+
+        Returns:
+            dict with ``heatmap``, ``total`` and, when used, ``parallel`` (scalar tensors).
+        """
+        out = {"heatmap": loss_weight * weighted_heatmap_mse(output.heatmaps, targets, target_weights)}
+        total = out["heatmap"]
+        if output.parallel_heatmaps is not None and centred_targets is not None and parallel_weight > 0:
+            w = centred_weights if centred_weights is not None else torch.ones(
+                centred_targets.shape[:2], device=centred_targets.device
+            )
+            out["parallel"] = parallel_weight * loss_weight * weighted_heatmap_mse(
+                output.parallel_heatmaps, centred_targets, w
+            )
+            total = total + out["parallel"]
+        out["total"] = total
+        return out
+
+    # ------------------------------------------------------------------ inference
+
+    def _sppe_heatmaps(self, crops: torch.Tensor, flip: bool) -> torch.Tensor:
+        """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked."""
+        x = self.normalize(crops)
+        n = x.shape[0]
+        if flip:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        hm = self.sppe(x).float()
+        if flip:
+            hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.flip_pairs, shift=True))
+        return hm
+
+    @torch.no_grad()
+    def predict(
+        self,
+        images: Union[torch.Tensor, Sequence[np.ndarray]],
+        image_index,
+        boxes,
+        flip: bool = False,
+        decoder: Optional[str] = None,
+        amp: bool = False,
+        batch: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints in image pixels for person boxes (the inference path).
+
+        Per chunk of ``batch`` people: crop boxes (``aspect_ratio``, ``box_scale``) ->
+        crop matrices ``M`` -> crops; with the STN, theta from the crops and crop' sampled
+        once from the full image with ``gamma @ M``; SPPE (plus the mirrored crop when
+        ``flip``); decode; heatmap px -> image px through ``M^-1 @ theta @ S``.
+        Call ``model.eval()`` first (BN statistics); works on CPU and CUDA.
+
+        Args:
+            images: (B,3,H,W) RGB tensor (float in [0, 1] or uint8), or a list of B OpenCV
+                BGR uint8 frames (moved to the model's device by
+                :func:`rmpe.crop.frames_to_tensor`).
+            image_index: (N,) ints, the image of each box.
+            boxes: (N,4) xyxy person boxes in image pixels.
+            flip: flip test (average with the mirrored crop's heatmaps).
+            decoder: ``"argmax"`` / ``"dark"``; default the codec's.
+            amp: fp16 autocast for the networks on CUDA (ignored on the CPU); sampling and
+                geometry stay float32/float64.
+            batch: crops per SPPE call (default ``self.batch``).
+
+        Returns:
+            keypoints (N,K,2) float32 in image pixels and scores (N,K) float32, on the
+            images' device.
+        """
+        device = self._device()
+        if not isinstance(images, torch.Tensor):
+            images, _ = frames_to_tensor(list(images), device=device, dtype=torch.uint8)
+        device = images.device
+        idx = torch.as_tensor(np.asarray(image_index) if not isinstance(image_index, torch.Tensor) else image_index)
+        idx = idx.to(device=device, dtype=torch.long).reshape(-1)
+        box = as_tensor(boxes, device=device).to(torch.float32).reshape(-1, 4)
+        if box.shape[0] != idx.shape[0]:
+            raise RMPEError(f"predict: {box.shape[0]} boxes but {idx.shape[0]} image indices")
+        n = box.shape[0]
+        k = self.num_keypoints
+        if n == 0:
+            return torch.zeros((0, k, 2), device=device), torch.zeros((0, k), device=device)
+        chunk = int(batch or self.batch)
+        use_amp = bool(amp) and device.type == "cuda"
+        keypoints, scores = [], []
+        for start in range(0, n, chunk):  # loop over batches of crops
+            sl = slice(start, start + chunk)
+            m = crop_matrices(crop_boxes(box[sl], self.aspect_ratio, self.box_scale), self.input_size)
+            crops = crop_images(images, idx[sl], m, self.input_size)
+            theta = None
+            if self.stn is not None:
+                theta = self.predict_theta(crops)  # small net, kept in float32 for exact geometry
+                crops = crop_images(images, idx[sl], compose_crop_matrices(m, theta), self.input_size)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                hm = self._sppe_heatmaps(crops, flip)
+            coords, conf = self.codec.decode(hm, decoder)
+            back = heatmap_to_image_matrices(m, theta, self.input_size, tuple(hm.shape[-2:]))
+            keypoints.append(transform_points(back, coords).float())
+            scores.append(conf.float())
+        return torch.cat(keypoints), torch.cat(scores)
+
+    def _device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
