@@ -1,5 +1,5 @@
 """Installs the five rmpe packages: rmpe, sppe, detectors, pose_nms, pgpg."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="rmpe",
@@ -8,7 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=["rmpe", "rmpe.data", "sppe", "detectors", "pose_nms", "pgpg"],
+    packages=find_packages(include=["rmpe", "rmpe.*", "sppe", "sppe.*", "detectors", "detectors.*", "pose_nms", "pose_nms.*", "pgpg", "pgpg.*"]),
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -20,5 +20,13 @@ setup(
         "tqdm>=4.64",
     ],
     extras_require={"dev": ["pytest>=7.4"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "rmpe-demo=rmpe.cli.demo:main",
+            "rmpe-eval=rmpe.cli.eval:main",
+            "rmpe-train=rmpe.cli.train:main",
+            "rmpe-synth=rmpe.cli.synth:main",
+            "rmpe-pgpg=rmpe.cli.pgpg:main",
+        ]
+    },
 )

@@ -184,6 +184,7 @@ class DemoConfig:
     show_boxes: bool = False
     format: Literal["alphapose", "coco", "openpose"] = "alphapose"
     queue_size: int = 32  #: frames buffered between threads
+    half: bool = False  #: fp16 autocast for the pose model on CUDA
 
 
 @dataclass

@@ -41,7 +41,11 @@ def cli_main(func: Callable[..., int | None]) -> Callable[..., int]:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs) -> int:
-        prog = func.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        module = func.__module__
+        if module == "__main__":  # python -m rmpe.cli.demo
+            spec = func.__globals__.get("__spec__")
+            module = spec.name if spec is not None else "cli"
+        prog = "rmpe-" + module.rsplit(".", 1)[-1].replace("_", "-")
         try:
             code = func(*args, **kwargs)
         except user_errors() as exc:  # noqa: PERF203

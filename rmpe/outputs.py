@@ -1,0 +1,119 @@
+"""The output side of the demo: rendering, video/image files and JSON on a writer thread.
+
+:class:`OutputWorker` takes ``(frame, people)`` pairs from a bounded queue and, on its own
+thread, appends the frame's records to the incremental JSON (:mod:`rmpe.results_io`),
+draws the poses and writes the rendered frame to a video file or an image folder. Closing
+it drains the queue, releases the video writer and finalises the JSON, also after Ctrl-C.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .errors import RMPEError
+from .render import draw_people
+from .results_io import IncrementalResults
+from .sources import Frame
+from .structures import FrameResult, Person
+
+_END = object()
+
+
+class OutputWorker:
+    """Render and write results on a background thread.
+
+    Args:
+        video_path: rendered mp4 to write (``mp4v``), or None.
+        image_dir: folder for rendered images (one per input image, same name), or None.
+        json_path: results JSON (JSON Lines while running), or None.
+        fmt: JSON layout: ``alphapose``, ``coco`` or ``openpose``.
+        fps, size: video frame rate and (W, H).
+        threshold: keypoints drawn above this score; ``show_boxes`` draws detector boxes.
+        skeleton: limb index pairs to draw.
+    """
+
+    def __init__(
+        self,
+        *,
+        video_path: Optional[str] = None,
+        image_dir: Optional[str] = None,
+        json_path: Optional[str] = None,
+        fmt: str = "alphapose",
+        fps: float = 25.0,
+        size: Optional[Tuple[int, int]] = None,
+        threshold: float = 0.3,
+        show_boxes: bool = False,
+        skeleton: Optional[Sequence[Tuple[int, int]]] = None,
+        queue_size: int = 32,
+    ) -> None:
+        self.results = IncrementalResults(json_path, fmt) if json_path else None
+        self.video = None
+        if video_path:
+            os.makedirs(os.path.dirname(os.path.abspath(video_path)), exist_ok=True)
+            self.video = cv2.VideoWriter(video_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            if not self.video.isOpened():
+                raise RMPEError(f"cannot write video {video_path}: OpenCV has no mp4v encoder for it")
+        self.size = size
+        self.image_dir = image_dir
+        if image_dir:
+            os.makedirs(image_dir, exist_ok=True)
+        self.draw_kwargs = {"threshold": threshold, "show_boxes": show_boxes}
+        if skeleton is not None:
+            self.draw_kwargs["skeleton"] = skeleton
+        self.render = self.video is not None or image_dir is not None
+        self.queue: "queue.Queue" = queue.Queue(maxsize=max(1, queue_size))
+        self.error: Optional[BaseException] = None
+        self.frames = 0
+        self._thread = threading.Thread(target=self._run, name="rmpe-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: Frame, people: List[Person], image_id=None) -> None:
+        """Queue one processed frame (blocks when the writer is behind)."""
+        if self.error is not None:
+            raise RMPEError(f"writing results failed: {self.error}")
+        self.queue.put((frame, people, image_id))
+
+    def _write_one(self, frame: Frame, people: List[Person], image_id) -> None:
+        if self.results is not None:
+            self.results.write(FrameResult(frame.index, people, image_id=image_id, name=frame.name))
+        if self.render:
+            canvas = draw_people(frame.image.copy(), people, **self.draw_kwargs)
+            if self.video is not None:
+                if self.size is not None and (canvas.shape[1], canvas.shape[0]) != tuple(self.size):
+                    canvas = cv2.resize(canvas, tuple(self.size))
+                self.video.write(canvas)
+            if self.image_dir is not None:
+                name = frame.name or f"{frame.index:06d}.jpg"
+                cv2.imwrite(os.path.join(self.image_dir, name), canvas)
+        self.frames += 1
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self._write_one(*item)
+            except BaseException as exc:  # reported to the producer
+                self.error = exc
+
+    def close(self) -> None:
+        """Drain the queue, release the video and finalise the JSON (idempotent)."""
+        if self._thread.is_alive():
+            self.queue.put(_END)
+            self._thread.join()
+        if self.video is not None:
+            self.video.release()
+            self.video = None
+        if self.results is not None:
+            self.results.finalize()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise RMPEError(f"writing results failed: {err}")

@@ -1,0 +1,265 @@
+"""The inference pipeline shared by the demo, the Python API and evaluation.
+
+For a batch of frames: person detection (one detector call), crops of every person of the
+batch in one device call, the SPPE in batches, decoding and SDTN on the device (all inside
+:meth:`rmpe.model.RMPEModel.predict`), then redundant-pose removal per image.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .crop import frames_to_tensor
+from .errors import RMPEError
+from .structures import Person
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """``auto``/None -> CUDA when present else CPU; otherwise ``torch.device(device)``."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RMPEError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RMPEError(f"device '{device}' requested but CUDA is not available on this machine")
+    return dev
+
+
+class StageTimer:
+    """Accumulates wall time per named stage (``--profile``); syncs CUDA before reading clocks."""
+
+    def __init__(self, device: torch.device, enabled: bool = True) -> None:
+        self.device = device
+        self.enabled = enabled
+        self.seconds: Dict[str, float] = defaultdict(float)
+        self.calls: Dict[str, int] = defaultdict(int)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.seconds[name] += time.perf_counter() - start
+            self.calls[name] += 1
+
+    def summary(self, frames: int) -> str:
+        total = sum(self.seconds.values()) or 1e-12
+        lines = [f"{'stage':<10}{'total s':>10}{'ms/frame':>10}{'share':>8}"]
+        for name, sec in self.seconds.items():
+            lines.append(f"{name:<10}{sec:>10.2f}{1e3 * sec / max(frames, 1):>10.1f}{100 * sec / total:>7.1f}%")
+        return "\n".join(lines)
+
+
+def person_scores(mode: str, kp_scores: torch.Tensor, box_scores: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+    """Ranking score per person.
+
+    Args:
+        mode: ``pose_nms`` (mean + box score + 1.25 x max keypoint score, DESIGN.md), ``box``,
+            or ``box_x_keypoints`` (box score x mean of the keypoint scores above ``threshold``).
+        kp_scores: (P,K); box_scores: (P,).
+    """
+    if mode == "pose_nms":
+        return kp_scores.mean(-1) + box_scores + 1.25 * kp_scores.amax(-1)
+    if mode == "box":
+        return box_scores.clone()
+    if mode == "box_x_keypoints":
+        above = kp_scores > threshold
+        mean = torch.where(above.any(-1), (kp_scores * above).sum(-1) / above.sum(-1).clamp(min=1), torch.zeros_like(box_scores))
+        return box_scores * mean
+    raise ValueError(f"unknown person score mode '{mode}'")
+
+
+class PosePipeline:
+    """Detector + RMPE model + pose NMS over batches of frames.
+
+    Args:
+        model: an :class:`rmpe.model.RMPEModel` (anything with the same ``predict``).
+        detector: a ``detectors.PersonDetector`` (called as ``detector(images, image_ids=...)``).
+        device: where crops, the SPPE and decoding run.
+        nms: ``pose`` (parametric pose NMS), ``oks`` (greedy OKS NMS) or ``none``.
+        nms_params: parameters for pose NMS (a ``PoseNMSConfig`` or ``pose_nms.PoseNMSParams``).
+        oks_threshold: OKS above which ``oks`` NMS suppresses a pose.
+        sigmas: OKS sigmas for ``oks`` NMS (default COCO-17).
+        flip: flip test (mirrored crops averaged in).
+        decoder: ``argmax`` / ``dark`` (None: the model codec's).
+        sppe_batch: crops per SPPE forward.
+        score: person ranking score mode (see :func:`person_scores`).
+        half: fp16 autocast for the SPPE on CUDA.
+        timer: optional :class:`StageTimer`.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        detector: Any,
+        *,
+        device: torch.device | str = "cpu",
+        nms: str = "pose",
+        nms_params: Any = None,
+        oks_threshold: float = 0.9,
+        sigmas: Optional[Sequence[float]] = None,
+        flip: bool = False,
+        decoder: Optional[str] = None,
+        sppe_batch: int = 64,
+        score: str = "pose_nms",
+        keypoint_threshold: float = 0.2,
+        half: bool = False,
+        timer: Optional[StageTimer] = None,
+    ) -> None:
+        if nms not in ("pose", "oks", "none"):
+            raise RMPEError(f"unknown NMS '{nms}' (use pose, oks or none)")
+        self.model = model
+        self.detector = detector
+        self.device = torch.device(device)
+        self.nms = nms
+        self.oks_threshold = oks_threshold
+        self.sigmas = sigmas
+        self.flip = flip
+        self.decoder = decoder
+        self.sppe_batch = sppe_batch
+        self.score = score
+        self.keypoint_threshold = keypoint_threshold
+        self.half = half and self.device.type == "cuda"
+        self.timer = timer or StageTimer(self.device, enabled=False)
+        self.nms_params = None
+        if nms == "pose":
+            from pose_nms import PoseNMSParams, load_params
+
+            params_file = getattr(nms_params, "params_file", None)
+            if params_file:
+                self.nms_params = load_params(params_file)
+            elif nms_params is None or isinstance(nms_params, PoseNMSParams):
+                self.nms_params = nms_params or PoseNMSParams()
+            else:
+                self.nms_params = PoseNMSParams.from_config(nms_params)
+
+    # ------------------------------------------------------------------ stages
+
+    def __call__(self, images: Sequence[np.ndarray], image_ids: Optional[Sequence[Any]] = None) -> List[List[Person]]:
+        """Detect and estimate poses in a batch of BGR uint8 frames -> per image its people."""
+        with self.timer("detect"):
+            detections = self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+        return self.estimate(images, [d.boxes for d in detections], [d.scores for d in detections])
+
+    def estimate(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[np.ndarray],
+        box_scores: Sequence[np.ndarray],
+    ) -> List[List[Person]]:
+        """Poses for given boxes.
+
+        Args:
+            images: B frames (H, W, 3) uint8 BGR.
+            boxes: per image (N_b, 4) xyxy float32 in image pixels.
+            box_scores: per image (N_b,).
+
+        Returns:
+            per image a list of :class:`Person` (after NMS), best first.
+        """
+        raw = self._poses(images, boxes, box_scores)
+        if raw is None:
+            return [[] for _ in images]
+        with self.timer("nms"):
+            return self._select(*raw)
+
+    def proposals(
+        self, images: Sequence[np.ndarray], image_ids: Optional[Sequence[Any]] = None
+    ) -> List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per image the pose proposals before NMS: boxes (N,4), box scores (N,),
+        keypoints (N,K,2) image px, keypoint scores (N,K) (CPU tensors). Used to tune pose NMS."""
+        with self.timer("detect"):
+            dets = self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+        raw = self._poses(images, [d.boxes for d in dets], [d.scores for d in dets])
+        if raw is None:
+            k = getattr(self.model, "num_keypoints", 17)
+            empty = (torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, k, 2), torch.zeros(0, k))
+            return [empty for _ in images]
+        kp, kp_scores, boxes, box_scores, counts = raw
+        parts = [torch.split(t.cpu(), counts) for t in (boxes, box_scores, kp, kp_scores)]
+        return list(zip(*parts))
+
+    @torch.no_grad()
+    def _poses(self, images, boxes, box_scores):
+        counts = [len(b) for b in boxes]
+        if sum(counts) == 0:
+            return None
+        with self.timer("pose"):
+            all_boxes = torch.from_numpy(np.concatenate([np.asarray(b, np.float32).reshape(-1, 4) for b in boxes]))
+            all_scores = torch.from_numpy(np.concatenate([np.asarray(s, np.float32).reshape(-1) for s in box_scores]))
+            image_index = torch.repeat_interleave(torch.arange(len(images)), torch.tensor(counts))
+            tensor, _ = frames_to_tensor(list(images), device=self.device, dtype=torch.uint8)
+            kp, kp_scores = self.model.predict(
+                tensor,
+                image_index.to(self.device),
+                all_boxes.to(self.device),
+                flip=self.flip,
+                decoder=self.decoder,
+                amp=self.half,
+                batch=self.sppe_batch,
+            )
+            kp, kp_scores = kp.float(), kp_scores.float()
+        return kp, kp_scores, all_boxes.to(kp.device), all_scores.to(kp.device), counts
+
+    def _select(self, kp, kp_scores, boxes, box_scores, counts) -> List[List[Person]]:
+        splits = lambda t: torch.split(t, counts)  # noqa: E731
+        per_image = list(zip(splits(kp), splits(kp_scores), splits(boxes), splits(box_scores)))
+        out: List[List[Person]] = []
+        if self.nms == "pose":
+            from pose_nms import batched_parametric_pose_nms
+
+            results = batched_parametric_pose_nms(
+                [p[2] for p in per_image], [p[3] for p in per_image],
+                [p[0] for p in per_image], [p[1] for p in per_image], params=self.nms_params,
+            )
+            for (k, s, b, bs), r in zip(per_image, results):
+                if len(r) == 0:
+                    out.append([])
+                    continue
+                taken_box_scores = bs[r.indices]
+                scores = (r.scores if self.score == "pose_nms" else
+                          person_scores(self.score, r.keypoint_scores, taken_box_scores, self.keypoint_threshold))
+                out.append(self._people(r.keypoints, r.keypoint_scores, r.boxes, scores, taken_box_scores,
+                                        [m.tolist() for m in r.members]))
+            return out
+        for k, s, b, bs in per_image:
+            if k.shape[0] == 0:
+                out.append([])
+                continue
+            scores = person_scores(self.score, s.clamp(min=1e-5) if self.score == "pose_nms" else s, bs, self.keypoint_threshold)
+            keep = torch.arange(k.shape[0], device=k.device)
+            if self.nms == "oks":
+                from pose_nms import oks_nms
+
+                kwargs = {} if self.sigmas is None else {"sigmas": self.sigmas}
+                keep = torch.as_tensor(oks_nms(k, s, scores, None, threshold=self.oks_threshold, **kwargs), device=k.device)
+            else:
+                keep = torch.argsort(scores, descending=True, stable=True)
+            out.append(self._people(k[keep], s[keep], b[keep], scores[keep], bs[keep], [[int(i)] for i in keep]))
+        return out
+
+    @staticmethod
+    def _people(kp, kp_scores, boxes, scores, box_scores, merged) -> List[Person]:
+        kp3 = torch.cat([kp, kp_scores[..., None]], dim=-1).cpu().numpy().astype(np.float32)
+        boxes = boxes.cpu().numpy().astype(np.float32)
+        scores = scores.cpu().numpy()
+        box_scores = box_scores.cpu().numpy()
+        return [
+            Person(keypoints=kp3[i], box=boxes[i], score=float(scores[i]), box_score=float(box_scores[i]), merged=merged[i])
+            for i in range(kp3.shape[0])
+        ]

@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to ../shared/data, a small random-weight model checkpoint and config."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    return SHARED_DATA
+
+
+SMALL_MODEL = [
+    "model.name=fastpose_se18",
+    "model.input_size=[128, 96]",
+    "model.heatmap_size=[32, 24]",
+]
+
+
+@pytest.fixture(scope="session")
+def small_model_files(tmp_path_factory):
+    """(config path, checkpoint path) of a random-weight fastpose_se18 at 128x96."""
+    import torch
+
+    from rmpe.checkpoints import save_model_checkpoint
+    from rmpe.config import load_config, save_config
+    from rmpe.model import RMPEModel
+
+    folder = tmp_path_factory.mktemp("small_model")
+    cfg = load_config(overrides=SMALL_MODEL + ["device=cpu"])
+    torch.manual_seed(0)
+    model = RMPEModel.from_config(cfg)
+    cfg_path = folder / "small.yaml"
+    save_config(cfg, cfg_path)
+    ckpt = folder / "small.pth"
+    save_model_checkpoint(ckpt, model, config=cfg.to_dict())
+    return cfg_path, ckpt
