@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from .data.synthetic_config import SyntheticConfig
 from .errors import RMPEError
 from .keypoints import COCO, KeypointSet
 
@@ -199,6 +200,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  #: rmpe-synth's generated world
     device: str = "auto"  #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
 
     def to_dict(self) -> Dict[str, Any]:

@@ -16,6 +16,8 @@ class RMPEError(Exception):
 
 
 def _component_errors() -> tuple:
+    # A component can only have raised its error if its module is loaded, so look in
+    # sys.modules instead of importing (which would pull in torch for a one-line exit).
     errors = [RMPEError]
     for module, name in (
         ("sppe.errors", "SPPEError"),
@@ -23,11 +25,9 @@ def _component_errors() -> tuple:
         ("pose_nms.errors", "PoseNMSError"),
         ("pgpg.errors", "PGPGError"),
     ):
-        try:
-            mod = __import__(module, fromlist=[name])
-            errors.append(getattr(mod, name))
-        except (ImportError, AttributeError):
-            pass
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None:
+            errors.append(cls)
     return tuple(errors)
 
 

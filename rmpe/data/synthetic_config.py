@@ -79,8 +79,9 @@ class SimulatedDetectorConfig:
     jitter: float = 0.04
     top_cut: float = 0.6
     side_cut: float = 0.4
-    crouch_threshold: float = 0.8
-    crouch_loose: float = 0.5
+    side_margin: float = 0.06
+    crouch_threshold: float = 0.9
+    crouch_loose: float = 0.6
     duplicate_prob: float = 0.3
     duplicate_max: int = 2
     duplicate_jitter: float = 0.07
@@ -158,7 +159,7 @@ class SyntheticConfig:
         _check(self.fps > 0, "synthetic.fps", "must be > 0")
         _check(self.video_people >= 0, "synthetic.video_people", "must be >= 0")
         d = self.detector
-        for key in ("jitter", "duplicate_jitter", "false_positives", "crouch_loose", "score_std",
+        for key in ("jitter", "duplicate_jitter", "false_positives", "crouch_loose", "score_std", "side_margin",
                     "score_occlusion", "score_small", "min_size"):
             _check(getattr(d, key) >= 0, f"synthetic.detector.{key}", "must be >= 0")
         for key in ("top_cut", "side_cut", "duplicate_prob", "fp_on_clutter", "miss_prob",
