@@ -35,6 +35,12 @@ def load_model_checkpoint(model, path, map_location: Any = "cpu") -> Dict[str, A
 
     target = getattr(model, "module", model)
     extra = load_checkpoint(target.sppe, path, map_location=map_location)
+    trained = tuple(getattr(target.sppe, "input_size", target.codec.input_size))
+    if trained != tuple(target.codec.input_size):
+        raise RMPEError(
+            f"checkpoint {path} was trained on {trained[0]}x{trained[1]} crops but the config has "
+            f"model.input_size {target.codec.input_size[0]}x{target.codec.input_size[1]}; use the checkpoint's config"
+        )
     stn_state = extra.pop("stn", None)
     if stn_state is not None:
         if target.stn is None:

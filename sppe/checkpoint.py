@@ -95,7 +95,10 @@ def _torch_load(path: PathLike, map_location: Any, mmap: bool = False) -> Any:
         raise SPPEError(f"checkpoint {path} is a directory; give the checkpoint file inside it")
     use_mmap = mmap and zipfile.is_zipfile(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=use_mmap)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols of legacy (non-zip) files; irrelevant to users
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*")
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=use_mmap)
     except pickle.UnpicklingError as exc:
         detail = _weights_only_detail(exc)
         if "GLOBAL" in detail:
@@ -107,8 +110,9 @@ def _torch_load(path: PathLike, map_location: Any, mmap: bool = False) -> Any:
     except PermissionError as exc:
         raise SPPEError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     except Exception as exc:  # noqa: BLE001 - any decoding failure means the file is not a checkpoint
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SPPEError(f"{path} is not a PyTorch checkpoint (torch.load failed: {reason})") from None
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        raise SPPEError(f"{path} is not a PyTorch checkpoint (torch.load failed with {reason})") from None
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -155,11 +159,12 @@ def _split(obj: Any, path: Path) -> Tuple[Dict[str, Tensor], Optional[Dict[str, 
                 return _strip_wrapper_prefixes(obj[key]), None, extra
         keys = ", ".join(repr(k) for k in list(obj)[:5]) or "none"
         raise SPPEError(
-            f"{path} is not a model checkpoint: a dict without tensors (keys {keys}); "
+            f"{path} is not a model checkpoint: a dict holding no state_dict (keys {keys}); "
             f"expected a state_dict or an rmpe checkpoint"
         )
     raise SPPEError(
-        f"{path} is not a model checkpoint: it holds a {type(obj).__name__}; expected a state_dict or an rmpe checkpoint"
+        f"{path} is not a model checkpoint: it holds a {type(obj).__name__}; "
+        f"expected a state_dict or an rmpe checkpoint"
     )
 
 
@@ -224,7 +229,7 @@ def _name_for_depth(depth: int) -> Optional[str]:
 
 
 # ---------------------------------------------------------------------------- public API
-def save_checkpoint(path: PathLike, model: nn.Module, **extra: Any) -> Path:
+def save_checkpoint(path: PathLike, model: nn.Module, /, **extra: Any) -> Path:
     """Write ``model``'s weights, its metadata and ``extra`` entries to ``path`` atomically.
 
     The file is written under a temporary name in the same folder, flushed to disk and
@@ -247,7 +252,9 @@ def save_checkpoint(path: PathLike, model: nn.Module, **extra: Any) -> Path:
         )
     reserved = sorted(RESERVED_KEYS & set(extra))
     if reserved:
-        raise SPPEError(f"save_checkpoint: {reserved[0]!r} is a reserved entry name; pass that value under another name")
+        raise SPPEError(
+            f"save_checkpoint: {reserved[0]!r} is a reserved entry name; pass that value under another name"
+        )
     for key, value in extra.items():
         _check_loadable(value, key)
     payload: Dict[str, Any] = {

@@ -135,7 +135,10 @@ def test_package_does_not_import_rmpe():
     import subprocess
     import sys
 
-    code = "import sys, sppe; sppe.build_sppe('fastpose_se18'); print(any(m == 'rmpe' or m.startswith('rmpe.') for m in sys.modules))"
+    code = (
+        "import sys, sppe; sppe.build_sppe('fastpose_se18'); "
+        "print(any(m == 'rmpe' or m.startswith('rmpe.') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
