@@ -21,19 +21,30 @@ The semantics are those of DESIGN.md section 5:
   ``min_area``.
 * Person score = mean merged keypoint score + box score + 1.25 x max merged keypoint score.
 
-All pairwise criteria are tensor operations over (images, poses, poses, joints); the only
-Python loop per image is the greedy loop over the poses it keeps, run on a CPU copy of the
-(poses x poses) suppression matrix.
+Vectorisation: the proposals of all images are flattened into one list sorted by (image, pose
+score). Two formulations give identical results:
+
+* step-wise (large inputs): step t of the only Python loop takes the t-th kept pose of every
+  image that still has poses left and compares it with all remaining poses of its image in one
+  tensor operation over (remaining poses, joints); the suppressed poses leave the list. The loop
+  runs as many times as the most poses one image keeps, and the work is the number of (taken,
+  remaining) pairs the greedy really visits, not all N^2 pairs.
+* dense (inputs up to ``DENSE_LIMIT`` elements, e.g. one image): all pairwise criteria of each
+  image at once on padded (B, M, M, K) tensors, then the same step loop on a CPU copy of the
+  (B, M, M) suppression matrix. Fewer tensor operations, which dominates for small inputs.
+
+The merge is one scatter-add over all proposals (each belongs to exactly one cluster).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ._arrays import check_finite, check_shape, compute_spec, to_output, to_tensor
+from ._arrays import compute_spec, to_output
 from .errors import PoseNMSError
 from .params import PoseNMSParams, resolve_params
 
@@ -47,8 +58,12 @@ MERGE_RADIUS_CAP = 15.0
 AREA_FACTOR = 2.25
 #: Weight of the largest merged keypoint score in the person score.
 MAX_SCORE_WEIGHT = 1.25
-#: Largest number of (pose pair x joint) elements computed at once; images are chunked to fit.
-_CHUNK_ELEMENTS = 4_000_000
+#: Up to this many (images x poses x poses x joints) elements the all-pairs formulation is used
+#: (fewer tensor operations for small inputs); above it the step-wise greedy (less work).
+DENSE_LIMIT = 100_000
+#: The step-wise greedy skips far-away candidates (bounding-box test) when more than this many
+#: poses remain; below it the test costs more tensor operations than it saves.
+PRUNE_MIN = 1024
 
 
 @dataclass
@@ -83,39 +98,42 @@ class PoseNMSResult:
 # ----------------------------------------------------------------------------- inputs
 
 
-@dataclass
-class _Image:
-    boxes: torch.Tensor  # (N, 4)
-    box_scores: torch.Tensor  # (N,)
-    keypoints: torch.Tensor  # (N, K, 2)
-    keypoint_scores: torch.Tensor  # (N, K)
+def _as_array(value: Any, name: str):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        return value
+    try:
+        arr = np.asarray(value)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError
+        return arr
+    except (TypeError, ValueError):
+        raise PoseNMSError(f"{name}: expected a numeric array, got {type(value).__name__}") from None
 
 
-def _convert_image(boxes, box_scores, keypoints, keypoint_scores, device, dtype, where: str) -> _Image:
-    kp = to_tensor(keypoints, f"{where}keypoints", device, dtype)
-    if kp.dim() == 3 and kp.shape[0] == 0 and kp.shape[-1] == 2:
-        n, k = 0, kp.shape[1]
-    else:
-        check_shape(kp, f"{where}keypoints", (None, None, 2), "(N, K, 2)")
-        n, k = kp.shape[:2]
-    b = to_tensor(boxes, f"{where}boxes", device, dtype)
-    if n == 0 and b.numel() == 0:
-        b = b.reshape(0, 4)
-    check_shape(b, f"{where}boxes", (n, 4), f"({n}, 4) for {n} poses")
-    bs = to_tensor(box_scores, f"{where}box_scores", device, dtype).reshape(-1) if n else b.new_zeros(0)
-    check_shape(bs, f"{where}box_scores", (n,), f"({n},)")
-    ks = to_tensor(keypoint_scores, f"{where}keypoint_scores", device, dtype)
-    if n == 0 and ks.numel() == 0:
-        ks = ks.reshape(0, k)
-    check_shape(ks, f"{where}keypoint_scores", (n, k), f"({n}, {k})")
-    check_finite(kp, f"{where}keypoints")
-    check_finite(b, f"{where}boxes")
-    check_finite(bs, f"{where}box_scores")
-    check_finite(ks, f"{where}keypoint_scores")
-    return _Image(b, bs, kp, ks)
+def _numel(a: Any) -> int:
+    return int(a.numel()) if isinstance(a, torch.Tensor) else int(a.size)
 
 
-def _convert_batch(boxes, box_scores, keypoints, keypoint_scores):
+def _concat(items: List[Any], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Concatenate per-image arrays (already shape-checked) into one tensor."""
+    if all(isinstance(a, np.ndarray) for a in items):
+        cat = np.concatenate(items)
+        if cat.dtype not in (np.float32, np.float64) or not cat.dtype.isnative:
+            cat = cat.astype(np.float64)
+        return torch.from_numpy(cat).to(device, dtype)
+    return torch.cat([a.to(device, dtype) if isinstance(a, torch.Tensor)
+                      else torch.from_numpy(np.asarray(a, dtype=np.float64)).to(device, dtype) for a in items])
+
+
+def _flatten_inputs(boxes, box_scores, keypoints, keypoint_scores):
+    """Check the per-image lists and flatten them.
+
+    Returns:
+        (kp (T, K, 2), raw scores (T, K), boxes (T, 4), box scores (T,), counts list,
+        device, dtype, numpy_out), T = total proposals.
+    """
     lists = (boxes, box_scores, keypoints, keypoint_scores)
     names = ("boxes", "box_scores", "keypoints", "keypoint_scores")
     for name, seq in zip(names, lists):
@@ -126,221 +144,374 @@ def _convert_batch(boxes, box_scores, keypoints, keypoint_scores):
             "boxes, box_scores, keypoints and keypoint_scores must have one entry per image; got lengths "
             + ", ".join(str(len(s)) for s in lists)
         )
-    if len(keypoints) == 0:
-        return [], torch.device("cpu"), torch.float32, True
-    device, dtype, numpy_out = compute_spec(keypoints[0], boxes[0], box_scores[0], keypoint_scores[0])
-    images = [
-        _convert_image(*args, device, dtype, where=f"image {i}: " if len(keypoints) > 1 else "")
-        for i, args in enumerate(zip(boxes, box_scores, keypoints, keypoint_scores))
-    ]
-    ks = {im.keypoints.shape[1] for im in images}
-    if len(ks) > 1:
-        raise PoseNMSError(f"keypoints: all images must have the same number of joints K, got {sorted(ks)}")
-    if ks == {0}:
+    B = len(keypoints)
+    single = B == 1
+    where = (lambda b: "") if single else (lambda b: f"image {b}: ")  # noqa: E731
+    kps = [_as_array(a, f"{where(b)}keypoints") for b, a in enumerate(keypoints)]
+    K = None
+    for b, a in enumerate(kps):
+        if a.ndim == 3 and a.shape[-1] == 2:
+            if K is None:
+                K = int(a.shape[1])
+            elif a.shape[1] != K and a.shape[0] > 0:
+                raise PoseNMSError(
+                    f"{where(b)}keypoints: all images must have the same number of joints, got {a.shape[1]} and {K}"
+                )
+        elif _numel(a) != 0:
+            raise PoseNMSError(f"{where(b)}keypoints: expected shape (N, K, 2), got {tuple(a.shape)}")
+    if K is None:
+        K = 0
+    if K == 0 and any(_numel(a) for a in kps):
         raise PoseNMSError("keypoints: K must be at least 1 joint per pose")
-    return images, device, dtype, numpy_out
+    counts = [int(a.shape[0]) if a.ndim == 3 else 0 for a in kps]
+    # the first image with proposals decides device, dtype and the output kind
+    ref_b = next((b for b, n in enumerate(counts) if n), 0)
+    device, dtype, numpy_out = compute_spec(
+        keypoints[ref_b] if B else np.zeros(0), *(lst[ref_b] for lst in lists if B)
+    )
+
+    def checked(seq, name, tail: Tuple[int, ...]):
+        out = []
+        for b, value in enumerate(seq):
+            a = _as_array(value, f"{where(b)}{name}")
+            n = counts[b]
+            if n == 0 and _numel(a) == 0:
+                a = a.reshape((0,) + tail)
+            if tuple(a.shape) != (n,) + tail:
+                text = "(" + ", ".join(str(v) for v in (n,) + tail) + ("," if not tail else "") + ")"
+                raise PoseNMSError(f"{where(b)}{name}: expected shape {text} for {n} poses, got {tuple(a.shape)}")
+            out.append(a)
+        return out
+
+    kps = [a.reshape(0, K, 2) if _numel(a) == 0 else a for a in kps]
+    kb = checked(boxes, "boxes", (4,))
+    ks = checked(box_scores, "box_scores", ())
+    kk = checked(keypoint_scores, "keypoint_scores", (K,))
+    T = sum(counts)
+    if T == 0:
+        z = torch.zeros
+        return (z(0, K, 2, dtype=dtype, device=device), z(0, K, dtype=dtype, device=device),
+                z(0, 4, dtype=dtype, device=device), z(0, dtype=dtype, device=device),
+                counts, K, device, dtype, numpy_out)
+    kp_t = _concat(kps, device, dtype)
+    raw_t = _concat(kk, device, dtype)
+    box_t = _concat(kb, device, dtype)
+    bs_t = _concat(ks, device, dtype)
+    arrays = ((kp_t, "keypoints"), (box_t, "boxes"), (bs_t, "box_scores"), (raw_t, "keypoint_scores"))
+    # one reduction per array and one sync; NaN/inf propagate into the sums
+    sums = torch.stack([t.sum() for t, _ in arrays])
+    if not bool(torch.isfinite(sums).all()):
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for t, name in arrays:
+            bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
+            if not bool(bad.any()):
+                continue  # a huge but finite sum overflowed
+            row = int(torch.nonzero(bad)[0, 0])
+            b = int(np.searchsorted(starts, row, side="right") - 1)
+            raise PoseNMSError(
+                f"{where(b)}{name} contain NaN or infinite values (proposal {row - starts[b]}); "
+                "drop or fix those entries before NMS"
+            )
+    return kp_t, raw_t, box_t, bs_t, counts, K, device, dtype, numpy_out
 
 
-# ----------------------------------------------------------------------------- prepared chunk
+# ----------------------------------------------------------------------------- core
 
 
-class _Chunk:
-    """Padded tensors and parameter-independent pairwise quantities for a group of images.
-
-    Shapes: B images, M = most poses in one image, K joints. Index ``i`` is the taken
-    (reference) pose, ``j`` the candidate.
-    """
-
-    def __init__(self, images: List[_Image], alpha: float) -> None:
-        self.counts = [int(im.keypoints.shape[0]) for im in images]
-        first = images[0]
-        device, dtype = first.keypoints.device, first.keypoints.dtype
-        B, M, K = len(images), max(self.counts), int(first.keypoints.shape[1])
-        self.B, self.M, self.K = B, M, K
-        self.alpha = alpha
-        self.device, self.dtype = device, dtype
-        if M == 0:
-            return
-        img = torch.repeat_interleave(torch.arange(B, device=device), torch.tensor(self.counts, device=device))
-        pos = torch.cat([torch.arange(n, device=device) for n in self.counts])
-        self.valid = torch.zeros(B, M, dtype=torch.bool, device=device)
-        self.valid[img, pos] = True
-        kp = torch.zeros(B, M, K, 2, dtype=dtype, device=device)
-        kp[img, pos] = torch.cat([im.keypoints for im in images])
-        raw = torch.zeros(B, M, K, dtype=dtype, device=device)
-        raw[img, pos] = torch.cat([im.keypoint_scores for im in images])
-        boxes = torch.zeros(B, M, 4, dtype=dtype, device=device)
-        boxes[img, pos] = torch.cat([im.boxes for im in images])
-        box_scores = torch.zeros(B, M, dtype=dtype, device=device)
-        box_scores[img, pos] = torch.cat([im.box_scores for im in images])
-
-        self.kp, self.boxes, self.box_scores = kp, boxes, box_scores
-        self.raw_max = raw.max(-1).values  # (B, M) largest input keypoint score
-        self.s = torch.where(raw > 0, raw, torch.full_like(raw, MIN_KEYPOINT_SCORE))  # (B, M, K)
-        pose_score = self.s.mean(-1).masked_fill(~self.valid, -float("inf"))
-        order = torch.sort(pose_score, dim=1, descending=True, stable=True).indices
-        self.order = order.cpu().numpy()  # (B, M) greedy visiting order per image
-        side = torch.maximum((boxes[..., 2] - boxes[..., 0]).abs(), (boxes[..., 3] - boxes[..., 1]).abs())
-        self.ref = alpha * side  # (B, M) ref_dist per pose, px
-
-        x, y = kp[..., 0], kp[..., 1]  # (B, M, K)
-        dx = x[:, :, None, :] - x[:, None, :, :]
-        dy = y[:, :, None, :] - y[:, None, :, :]
-        self.d = torch.sqrt(dx * dx + dy * dy)  # (B, M, M, K) px, d[b, i, j, n] = |kp_i,n - kp_j,n|
-        del dx, dy
-        ref_i = self.ref[:, :, None, None]
-        self.matches = (self.d <= ref_i.clamp(max=MATCH_RADIUS_CAP)).sum(-1)  # (B, M, M)
-        self.pair_valid = self.valid[:, :, None] & self.valid[:, None, :]
-        self.eye = torch.eye(M, dtype=torch.bool, device=device)[None]
-        self._dn: Optional[torch.Tensor] = None
-
-    def normalized_distances(self) -> torch.Tensor:
-        """d / ref_dist of the taken pose (0 / 0 = 0, d / 0 = inf for a degenerate box)."""
-        if self._dn is None:
-            ref_i = self.ref[:, :, None, None]
-            inf = torch.full_like(self.d, float("inf"))
-            safe = torch.where(ref_i > 0, ref_i, torch.ones_like(ref_i))
-            self._dn = torch.where(ref_i > 0, self.d / safe, torch.where(self.d == 0, torch.zeros_like(inf), inf))
-        return self._dn
-
-    def suppression(self, p: PoseNMSParams) -> np.ndarray:
-        """(B, M, M) bool on the CPU: taking pose i removes pose j into its cluster."""
-        dd = self.normalized_distances() if p.distance == "normalized" else self.d
-        t = torch.tanh(self.s / p.delta1)  # (B, M, K)
-        close = (dd <= 1).to(self.dtype)
-        sim = (close * t[:, :, None, :] * t[:, None, :, :]).sum(-1)
-        sim = sim + p.mu * torch.exp(-dd / p.delta2).sum(-1)  # (B, M, M)
-        sup = sim > p.gamma
-        if p.distance == "pixel":
-            sup |= self.matches >= p.match_threshold
-        sup = (sup & self.pair_valid) | self.eye
-        return sup.cpu().numpy()
-
-
-def _greedy(sup: np.ndarray, order: np.ndarray, n: int):
-    """Greedy clustering of one image.
+class PreparedProposals:
+    """Proposals of many images checked, flattened and sorted once, so NMS can be rerun cheaply
+    with other constants (the parameter search).
 
     Args:
-        sup: (M, M) bool, sup[i, j]: taking i removes j.
-        order: (M,) pose indices by descending pose score (first n are real poses).
-        n: number of real poses.
-
-    Returns:
-        picks: list of taken pose indices in order; assign: (n,) cluster number of each pose.
+        boxes: per image an (N_b, 4) xyxy array, image px.
+        box_scores: per image (N_b,).
+        keypoints: per image (N_b, K, 2), image px.
+        keypoint_scores: per image (N_b, K).
+        alpha: ref_dist = alpha x the longer box side.
     """
-    o = order[:n]
-    S = sup[np.ix_(o, o)]  # in visiting order
-    remaining = np.ones(n, dtype=bool)
-    assign_sorted = np.empty(n, dtype=np.int64)
-    picks: List[int] = []
-    pos = 0
-    while True:  # one iteration per kept pose
-        members = remaining & S[pos]
-        assign_sorted[members] = len(picks)
-        picks.append(int(o[pos]))
-        remaining &= ~members
-        rest = remaining[pos + 1:]
-        if not rest.any():
-            break
-        pos = pos + 1 + int(rest.argmax())
-    assign = np.empty(n, dtype=np.int64)
-    assign[o] = assign_sorted
-    return picks, assign
 
-
-def _run_chunk(chunk: _Chunk, p: PoseNMSParams, numpy_out: bool) -> List[PoseNMSResult]:
-    device, dtype, K = chunk.device, chunk.dtype, chunk.K
-    if chunk.M == 0:
-        return [_empty_result(0, K, device, dtype, numpy_out) for _ in range(chunk.B)]
-    sup = chunk.suppression(p)
-
-    pick_img: List[int] = []
-    pick_pos: List[int] = []
-    member_mask = np.zeros((0, chunk.M), dtype=bool)
-    masks = []
-    assigns = []
-    for b, n in enumerate(chunk.counts):  # loop over images
-        if n == 0:
-            assigns.append(np.zeros(0, dtype=np.int64))
-            continue
-        picks, assign = _greedy(sup[b], chunk.order[b], n)
-        m = np.zeros((len(picks), chunk.M), dtype=bool)
-        m[assign, np.arange(n)] = True
-        masks.append(m)
-        pick_img += [b] * len(picks)
-        pick_pos += picks
-        assigns.append(assign)
-    if masks:
-        member_mask = np.concatenate(masks)
-
-    P = len(pick_img)
-    pb = torch.as_tensor(pick_img, dtype=torch.long, device=device)
-    pi = torch.as_tensor(pick_pos, dtype=torch.long, device=device)
-    members = torch.from_numpy(member_mask).to(device)  # (P, M)
-
-    # Merge every cluster at once.
-    d_pick = chunk.d[pb, pi]  # (P, M, K) distance of each pose's joints to the taken pose's joints
-    radius = chunk.ref[pb, pi].clamp(max=MERGE_RADIUS_CAP)  # (P,)
-    contrib = members[:, :, None] & (d_pick <= radius[:, None, None])
-    w = chunk.s[pb] * contrib.to(dtype)  # (P, M, K); the taken pose always contributes (d = 0)
-    w_sum = w.sum(1)  # (P, K) > 0
-    merged_kp = (w[..., None] * chunk.kp[pb]).sum(1) / w_sum[..., None]  # (P, K, 2)
-    merged_s = (w * w).sum(1) / w_sum  # (P, K) = sum(s^2) / sum(s) over contributing members
-    max_s = merged_s.max(-1).values
-    extent = (merged_kp.max(1).values - merged_kp.min(1).values).prod(-1) * AREA_FACTOR  # (P,)
-    keep = (chunk.raw_max[pb, pi] >= p.score_threshold) & (max_s >= p.score_threshold)
-    keep &= extent >= p.min_area
-    person_score = merged_s.mean(-1) + chunk.box_scores[pb, pi] + MAX_SCORE_WEIGHT * max_s
-
-    keep_np = keep.cpu().numpy()
-    kept = torch.from_numpy(np.flatnonzero(keep_np)).to(device)
-    out_kp = to_output(merged_kp[kept], numpy_out)
-    out_s = to_output(merged_s[kept], numpy_out)
-    out_score = to_output(person_score[kept], numpy_out)
-    out_box = to_output(chunk.boxes[pb, pi][kept], numpy_out)
-    out_idx = to_output(pi[kept], numpy_out)
-
-    # Renumber clusters to output persons (-1 for dropped ones), per image.
-    new_id = np.full(P, -1, dtype=np.int64)
-    img_arr = np.asarray(pick_img, dtype=np.int64)
-    kept_img = img_arr[keep_np]
-    # rank of each kept pick within its image
-    starts_all = np.searchsorted(img_arr, np.arange(chunk.B))  # first pick of each image
-    kept_counts = np.bincount(kept_img, minlength=chunk.B)
-    kept_starts = np.concatenate([[0], np.cumsum(kept_counts)[:-1]])
-    new_id[keep_np] = np.arange(len(kept_img)) - kept_starts[kept_img]
-
-    results = []
-    cuts = np.cumsum(kept_counts)[:-1]
-    split = lambda a: (np.split(a, cuts) if numpy_out else torch.split(a, kept_counts.tolist()))  # noqa: E731
-    parts = [split(a) for a in (out_kp, out_s, out_score, out_box, out_idx)]
-    for b, n in enumerate(chunk.counts):  # loop over images
-        if n == 0:
-            results.append(_empty_result(0, K, device, dtype, numpy_out))
-            continue
-        local = new_id[starts_all[b]: starts_all[b] + int(assigns[b].max()) + 1]
-        assignment = local[assigns[b]]  # (n,)
-        sorted_members = np.argsort(assignment, kind="stable")
-        member_counts = np.bincount(assignment[assignment >= 0], minlength=int(kept_counts[b]))
-        skip = int((assignment < 0).sum())
-        groups = np.split(sorted_members[skip:], np.cumsum(member_counts)[:-1]) if kept_counts[b] else []
-        if not numpy_out:
-            groups = [torch.from_numpy(g).to(device) for g in groups]
-            assignment_out = torch.from_numpy(assignment).to(device)
-        else:
-            assignment_out = assignment
-        results.append(
-            PoseNMSResult(
-                keypoints=parts[0][b],
-                keypoint_scores=parts[1][b],
-                scores=parts[2][b],
-                boxes=parts[3][b],
-                indices=parts[4][b],
-                members=list(groups),
-                assignment=assignment_out,
-            )
+    def __init__(self, boxes, box_scores, keypoints, keypoint_scores, alpha: float = 0.1) -> None:
+        (self.kp, raw, self.boxes, self.box_scores, self.counts, self.K, self.device, self.dtype,
+         self.numpy_out) = _flatten_inputs(boxes, box_scores, keypoints, keypoint_scores)
+        self.alpha = float(alpha)
+        self.num_images = len(self.counts)
+        self.total = int(sum(self.counts))
+        dev = self.device
+        self.starts = torch.as_tensor(np.concatenate([[0], np.cumsum(self.counts)[:-1]]) if self.counts else [],
+                                      dtype=torch.long, device=dev)  # (B,) first flat index per image
+        self.image = torch.repeat_interleave(
+            torch.arange(self.num_images, device=dev), torch.as_tensor(self.counts, dtype=torch.long, device=dev)
+        )  # (T,) image of each proposal
+        if self.total == 0:
+            return
+        self.raw_max = raw.amax(-1)  # (T,) largest input keypoint score
+        self.s = torch.where(raw > 0, raw, torch.full_like(raw, MIN_KEYPOINT_SCORE))  # (T, K)
+        side = torch.maximum(
+            (self.boxes[:, 2] - self.boxes[:, 0]).abs(), (self.boxes[:, 3] - self.boxes[:, 1]).abs()
         )
-    return results
+        self.ref = self.alpha * side  # (T,) px
+        self.x, self.y = self.kp[:, :, 0].contiguous(), self.kp[:, :, 1].contiguous()  # (T, K) each
+        (x0, x1), (y0, y1) = torch.aminmax(self.x, dim=1), torch.aminmax(self.y, dim=1)
+        self.kp_box = torch.stack([x0, y0, x1, y1], 1)  # (T, 4) keypoint extent
+        pose_score = self.s.mean(-1)
+        # visiting order: image-major, then pose score descending, ties by index (stable sorts)
+        if self.num_images == 1:
+            self.order = torch.sort(pose_score, descending=True, stable=True).indices
+        else:  # sort each image's row of a padded (B, M) table (padding -inf sorts last)
+            M = max(self.counts)
+            pos = torch.arange(self.total, device=dev) - self.starts[self.image]
+            table = torch.full((self.num_images, M), -float("inf"), dtype=self.dtype, device=dev)
+            table[self.image, pos] = pose_score
+            idx = torch.sort(table, dim=1, descending=True, stable=True).indices
+            counts = torch.as_tensor(self.counts, device=dev)
+            valid = torch.arange(M, device=dev)[None, :] < counts[:, None]
+            self.order = (self.starts[:, None] + idx)[valid]  # (T,)
+
+    def run(self, params: Any = None) -> List[PoseNMSResult]:
+        """NMS of every image with ``params`` (its ``alpha`` must equal the prepared one)."""
+        p = resolve_params(params)
+        if p.alpha != self.alpha:
+            raise PoseNMSError(
+                f"params.alpha {p.alpha} differs from the alpha {self.alpha} these proposals were prepared with"
+            )
+        with torch.no_grad():
+            if self.total == 0:
+                return [_empty_result(n, self.K, self.device, self.dtype, self.numpy_out) for n in self.counts]
+            if self._dense_size() <= DENSE_LIMIT:
+                pick_of, picks = self._greedy_dense(p)
+            else:
+                pick_of, picks = self._greedy(p)
+            return self._merge(p, pick_of, picks)
+
+    # -- greedy ---------------------------------------------------------------------------
+
+    def _dense_size(self) -> int:
+        return self.num_images * max(self.counts) ** 2 * self.K
+
+    def _greedy_dense(self, p: PoseNMSParams) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Same result as :meth:`_greedy` for small inputs: all pairwise criteria of each image
+        at once on padded (B, M, M, K) tensors, then the greedy on a CPU copy of the (B, M, M)
+        suppression matrix, one step per kept pose for all images together."""
+        dev, dtype = self.device, self.dtype
+        B, M, K = self.num_images, max(self.counts), self.K
+        t_flat = torch.tanh(self.s / p.delta1)
+        if B == 1:
+            kp, t, ref = self.kp[self.order][None], t_flat[self.order][None], self.ref[self.order][None]
+        else:  # padded, each image's poses in visiting order
+            img_o = self.image[self.order]
+            rank = torch.arange(self.total, device=dev) - self.starts[img_o]  # position in its image
+            kp = torch.zeros(B, M, K, 2, dtype=dtype, device=dev)
+            kp[img_o, rank] = self.kp[self.order]
+            t = torch.zeros(B, M, K, dtype=dtype, device=dev)
+            t[img_o, rank] = t_flat[self.order]
+            ref = torch.zeros(B, M, dtype=dtype, device=dev)
+            ref[img_o, rank] = self.ref[self.order]
+        x, y = kp[..., 0], kp[..., 1]
+        dx = x[:, :, None, :] - x[:, None, :, :]
+        dy = y[:, :, None, :] - y[:, None, :, :]
+        d = torch.sqrt(dx * dx + dy * dy)  # (B, M, M, K) px, [b, taken i, candidate j, joint]
+        r = ref[:, :, None, None]
+        if p.distance == "normalized":
+            safe = torch.where(r > 0, r, torch.ones_like(r))
+            dd = torch.where(r > 0, d / safe, torch.where(d == 0, 0.0, float("inf")).to(dtype))
+        else:
+            dd = d
+        close = ((t[:, :, None, :] * t[:, None, :, :]).masked_fill_(dd > 1, 0.0)).sum(-1)
+        sup = (close + p.mu * (dd * (-1.0 / p.delta2)).exp_().sum(-1)) > p.gamma  # (B, M, M)
+        if p.distance == "pixel":
+            sup |= torch.count_nonzero(d <= r.clamp(max=MATCH_RADIUS_CAP), dim=-1) >= p.match_threshold
+        S = sup.cpu().numpy()
+
+        counts = np.asarray(self.counts)
+        rem = np.arange(M)[None, :] < counts[:, None]  # (B, M) in visiting order
+        cluster = np.full((B, M), -1, dtype=np.int64)  # step at which each pose was removed
+        taken = []
+        rows = np.arange(B)
+        while True:  # one step per kept pose (all images at once)
+            has = rem.any(1)
+            if not has.any():
+                break
+            pos = rem.argmax(1)  # best remaining pose of each image
+            hit = S[rows, pos] & rem & has[:, None]
+            hit[rows[has], pos[has]] = True
+            cluster[hit] = len(taken)
+            taken.append(np.where(has, pos, -1))
+            rem &= ~hit
+        taken_pos = np.stack(taken)  # (steps, B) visiting position of each image's taken pose
+        order_np = self.order.cpu().numpy()
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        # flat index of the pose at (image b, visiting position m) is order_np[starts[b] + m]
+        valid = np.arange(M)[None, :] < counts[:, None]
+        b_idx, m_idx = np.nonzero(valid)
+        flat_at = order_np[starts[b_idx] + m_idx]
+        step = cluster[b_idx, m_idx]
+        pick_of_np = np.empty(self.total, dtype=np.int64)
+        pick_of_np[flat_at] = order_np[starts[b_idx] + taken_pos[step, b_idx]]
+        tb, ts = np.nonzero(taken_pos.T >= 0)  # image-major, then step: taking order per image
+        picks_np = order_np[starts[tb] + taken_pos[ts, tb]]
+        return torch.from_numpy(pick_of_np).to(dev), torch.from_numpy(picks_np).to(dev)
+
+    def _reach(self, p: PoseNMSParams) -> Tuple[float, float]:
+        """Distance beyond which a pose cannot be suppressed: if every joint of a candidate is
+        farther than ``fixed + per_ref * ref_dist`` px from the taken pose's joint, the close
+        term is 0, no joint counts as a match and mu * K * exp(-d / delta2) <= gamma.
+
+        Returns (fixed px, multiple of the taken pose's ref_dist); inf when nothing is safe."""
+        if p.gamma < 0:
+            return float("inf"), 0.0
+        mk = p.mu * self.K
+        decay = p.delta2 * math.log(mk / p.gamma) if p.gamma > 0 and mk > p.gamma else (0.0 if mk == 0 else None)
+        if decay is None:  # gamma == 0 with mu > 0: any candidate scores above it
+            return float("inf"), 0.0
+        if p.distance == "normalized":
+            return 0.0, max(1.0, decay)
+        return max(1.0, MATCH_RADIUS_CAP, decay), 0.0
+
+    def _greedy(self, p: PoseNMSParams) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Returns pick_of (T,): the flat index of the taken pose whose cluster each proposal
+        joined; picks (P,): taken poses, image-major, in taking order.
+
+        Candidates whose keypoint bounding box lies beyond :meth:`_reach` of the taken pose's
+        (the gap between the boxes bounds every joint distance from below) are skipped without
+        the per-joint work. Per-candidate quantities are separate contiguous (E, K) tensors so
+        the gathers copy whole rows.
+        """
+        dev, K = self.device, self.K
+        # per proposal [x_1..x_K, y_1..y_K, tanh(s / delta1)_1..K]: one row gather per lookup
+        feats = torch.cat([self.x, self.y, torch.tanh(self.s / p.delta1)], 1)  # (T, 3K)
+        normalized = p.distance == "normalized"
+        scale = -1.0 / p.delta2
+        fixed, per_ref = self._reach(p)
+        prune = math.isfinite(fixed)
+        steps = []
+        minus_one = torch.full((1,), -1, dtype=torch.long, device=dev)
+        rem = self.order  # (E,) remaining proposals (flat indices), image-major, best pose first
+        while rem.numel() > 0:  # one step per kept pose (all images at once)
+            E = rem.numel()
+            first = torch.diff(self.image.index_select(0, rem), prepend=minus_one) != 0  # best pose of its image
+            seg = torch.cummax(torch.where(first, torch.arange(E, device=dev), 0), 0).values
+            taken = rem.index_select(0, seg)  # (E,) the pose taken in each candidate's image
+            if prune and E > PRUNE_MIN:  # taken poses stay in (distance 0); `first` overrides them
+                cb, tb = self.kp_box.index_select(0, rem), self.kp_box.index_select(0, taken)
+                gap = torch.maximum(cb[:, :2] - tb[:, 2:], tb[:, :2] - cb[:, 2:]).clamp_(min=0)
+                gap2 = (gap * gap).sum(1)
+                if per_ref:
+                    reach = (fixed + per_ref * self.ref.index_select(0, taken)) * (1 + 1e-6) + 1e-6
+                    near = torch.nonzero(gap2 <= reach * reach).squeeze(1)
+                else:
+                    near = torch.nonzero(gap2 <= (fixed * (1 + 1e-6) + 1e-6) ** 2).squeeze(1)
+                cand, ref_pose = rem.index_select(0, near), taken.index_select(0, near)
+                fc, fr = feats.index_select(0, cand), feats.index_select(0, ref_pose)  # (E', 3K)
+            else:  # every remaining pose
+                near, ref_pose = None, taken
+                fc = feats.index_select(0, rem)
+                fr = fc.index_select(0, seg)
+            dx, dy = fc[:, :K] - fr[:, :K], fc[:, K:2 * K] - fr[:, K:2 * K]
+            d = (dx * dx).add_(dy * dy).sqrt_()  # (E', K) px
+            r = self.ref.index_select(0, ref_pose)  # (E',) ref_dist of the taken pose
+            if normalized:
+                r_ = r[:, None]
+                safe = torch.where(r_ > 0, r_, torch.ones_like(r_))
+                dd = torch.where(r_ > 0, d / safe, torch.where(d == 0, 0.0, float("inf")).to(d.dtype))
+            else:
+                dd = d
+            tt = fc[:, 2 * K:] * fr[:, 2 * K:]
+            sim = tt.masked_fill_(dd > 1, 0.0).sum(1) + p.mu * (dd * scale).exp_().sum(1)
+            hit = sim > p.gamma
+            if not normalized:
+                hit |= torch.count_nonzero(d <= r.clamp(max=MATCH_RADIUS_CAP)[:, None], dim=1) >= p.match_threshold
+            if near is None:
+                sup = hit | first
+            else:
+                sup = first.index_put((near,), hit | first.index_select(0, near))  # taken poses stay taken
+            steps.append((rem, taken, sup, first))
+            rem = rem[~sup]
+        all_rem = torch.cat([s[0] for s in steps])
+        all_pick = torch.cat([s[1] for s in steps])
+        all_sup = torch.cat([s[2] for s in steps])
+        all_first = torch.cat([s[3] for s in steps])
+        pick_of = torch.empty(self.total, dtype=torch.long, device=dev)
+        pick_of[all_rem[all_sup]] = all_pick[all_sup]
+        picks = all_rem[all_first]  # step-major
+        picks = picks[torch.sort(self.image[picks], stable=True).indices]  # image-major, taking order kept
+        return pick_of, picks
+
+    # -- merge and output -------------------------------------------------------------------
+
+    def _merge(self, p: PoseNMSParams, pick_of: torch.Tensor, picks: torch.Tensor) -> List[PoseNMSResult]:
+        dev, dtype, K, numpy_out = self.device, self.dtype, self.K, self.numpy_out
+        P = picks.numel()
+        cluster_id = torch.empty(self.total, dtype=torch.long, device=dev)
+        cluster_id[picks] = torch.arange(P, device=dev)
+        cid = cluster_id[pick_of]  # (T,) cluster of each proposal
+
+        x, y = self.x, self.y
+        dx, dy = x - x.index_select(0, pick_of), y - y.index_select(0, pick_of)
+        d = (dx * dx).add_(dy * dy).sqrt_()  # (T, K) px to the taken pose's joints
+        radius = self.ref.index_select(0, pick_of).clamp(max=MERGE_RADIUS_CAP)
+        w = self.s * (d <= radius[:, None]).to(dtype)  # (T, K); the taken pose always contributes
+        sums = torch.zeros(P, 4 * K, dtype=dtype, device=dev).index_add_(
+            0, cid, torch.cat([w, w * x, w * y, w * w], 1)
+        )  # per cluster: sum(s), sum(s x), sum(s y), sum(s^2) over the contributing members
+        w_sum = sums[:, :K]
+        merged_kp = torch.stack([sums[:, K:2 * K] / w_sum, sums[:, 2 * K:3 * K] / w_sum], -1)  # (P, K, 2)
+        merged_s = sums[:, 3 * K:] / w_sum  # (P, K) sum(s^2) / sum(s)
+        max_s = merged_s.amax(-1)
+        keep = (self.raw_max[picks] >= p.score_threshold) & (max_s >= p.score_threshold)
+        if p.min_area > 0:  # the extent is never negative: min_area 0 keeps everyone
+            extent = (merged_kp.amax(1) - merged_kp.amin(1)).prod(-1) * AREA_FACTOR
+            keep &= extent >= p.min_area
+        person_score = merged_s.mean(-1) + self.box_scores[picks] + MAX_SCORE_WEIGHT * max_s
+
+        kept = torch.nonzero(keep).reshape(-1)  # (Q,) clusters kept, image-major
+        kept_img = self.image[picks[kept]]
+        kept_counts = torch.bincount(kept_img, minlength=self.num_images)
+        kept_start = torch.cumsum(kept_counts, 0) - kept_counts  # (B,)
+        person = torch.full((P,), -1, dtype=torch.long, device=dev)  # cluster -> global kept id
+        person[kept] = torch.arange(kept.numel(), device=dev)
+        glob = person[cid]  # (T,) global kept id of each proposal, -1 if dropped
+        assignment = torch.where(glob >= 0, glob - kept_start[self.image], glob)  # per-image person id
+
+        in_kept = glob >= 0
+        member_order = torch.nonzero(in_kept).reshape(-1)
+        member_order = member_order[torch.sort(glob[member_order], stable=True).indices]
+        member_local = member_order - self.starts[self.image[member_order]]
+        member_counts = torch.bincount(glob[member_order], minlength=kept.numel())
+
+        kc = kept_counts.tolist()
+        outs = [
+            merged_kp[kept], merged_s[kept], person_score[kept], self.boxes[picks[kept]],
+            picks[kept] - self.starts[kept_img], assignment, member_local,
+        ]
+        outs = [to_output(a, numpy_out) for a in outs]
+        mc = member_counts.tolist()
+        if numpy_out:
+            def split(a, sizes):  # np.split is slow for thousands of pieces
+                ends = np.cumsum(sizes).tolist()
+                return [a[e - n:e] for e, n in zip(ends, sizes)]
+        else:
+            def split(a, sizes):
+                return list(torch.split(a, sizes)) if sizes else []
+        per_image = [split(a, kc) for a in outs[:5]]
+        assign_parts = split(outs[5], self.counts)
+        members = split(outs[6], mc)
+        results = []
+        first_person = 0
+        for b in range(self.num_images):  # loop over images: build the result objects
+            q = kc[b]
+            results.append(
+                PoseNMSResult(
+                    keypoints=per_image[0][b],
+                    keypoint_scores=per_image[1][b],
+                    scores=per_image[2][b],
+                    boxes=per_image[3][b],
+                    indices=per_image[4][b],
+                    members=members[first_person:first_person + q],
+                    assignment=assign_parts[b],
+                )
+            )
+            first_person += q
+        return results
 
 
 def _empty_result(n: int, K: int, device, dtype, numpy_out: bool) -> PoseNMSResult:
@@ -357,48 +528,6 @@ def _empty_result(n: int, K: int, device, dtype, numpy_out: bool) -> PoseNMSResu
         members=[],
         assignment=z(n, long=True),
     )
-
-
-class PreparedProposals:
-    """Proposals of many images converted, padded and with their pairwise joint distances
-    computed once, so NMS can be rerun cheaply with other constants (the parameter search).
-
-    Args: as :func:`batched_parametric_pose_nms`; ``alpha`` fixes ref_dist.
-    """
-
-    def __init__(self, boxes, box_scores, keypoints, keypoint_scores, alpha: float = 0.1) -> None:
-        images, self.device, self.dtype, self.numpy_out = _convert_batch(
-            boxes, box_scores, keypoints, keypoint_scores
-        )
-        self.num_images = len(images)
-        self.alpha = float(alpha)
-        self.K = int(images[0].keypoints.shape[1]) if images else 0
-        self.chunks: List[_Chunk] = []
-        group: List[_Image] = []
-        biggest = 0
-        for im in images:  # group images so one chunk's (B, M, M, K) stays bounded
-            n = int(im.keypoints.shape[0])
-            m = max(biggest, n)
-            if group and (len(group) + 1) * m * m * max(self.K, 1) > _CHUNK_ELEMENTS:
-                self.chunks.append(_Chunk(group, self.alpha))
-                group, m = [], n
-            group.append(im)
-            biggest = m
-        if group:
-            self.chunks.append(_Chunk(group, self.alpha))
-
-    def run(self, params: Any = None) -> List[PoseNMSResult]:
-        """NMS of every image with ``params`` (its ``alpha`` must equal the prepared one)."""
-        p = resolve_params(params)
-        if p.alpha != self.alpha:
-            raise PoseNMSError(
-                f"params.alpha {p.alpha} differs from the alpha {self.alpha} these proposals were prepared with"
-            )
-        with torch.no_grad():
-            out: List[PoseNMSResult] = []
-            for chunk in self.chunks:
-                out += _run_chunk(chunk, p, self.numpy_out)
-        return out
 
 
 def batched_parametric_pose_nms(
@@ -418,8 +547,9 @@ def batched_parametric_pose_nms(
         params: :class:`PoseNMSParams`, a config-like object/mapping, or None for the defaults.
 
     Returns:
-        One :class:`PoseNMSResult` per image, torch tensors on the first image's device (numpy
-        arrays when the first image's keypoints are not a tensor).
+        One :class:`PoseNMSResult` per image. The first image with proposals decides the output
+        kind: torch tensors on its keypoints' device and float dtype (float64 stays float64,
+        anything else computes in float32), or numpy arrays when its keypoints are not a tensor.
 
     Raises:
         PoseNMSError: mismatched shapes, NaN/inf values, bad parameters.

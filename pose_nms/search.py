@@ -72,14 +72,14 @@ class SearchResult:
 
     Attributes:
         params: the best parameters found.
-        objective: their objective value (AP).
-        initial_objective: the objective of the starting parameters.
+        best_value: their objective value (AP).
+        initial_value: the objective value of the starting parameters.
         history: every evaluated candidate as ``(params dict of the four constants, value)``.
     """
 
     params: PoseNMSParams
-    objective: float
-    initial_objective: float
+    best_value: float
+    initial_value: float
     history: List[Tuple[Dict[str, float], float]] = field(default_factory=list)
 
 
@@ -190,4 +190,4 @@ def search_params(
                 f"(start {initial_value:.6f}) on {len(image_ids)} images"
             ),
         )
-    return SearchResult(params=current, objective=best, initial_objective=initial_value, history=history)
+    return SearchResult(params=current, best_value=best, initial_value=initial_value, history=history)

@@ -65,10 +65,11 @@ def clustered_image(
     return boxes, box_scores, keypoints, keypoint_scores
 
 
-def clustered_dataset(seed: int, num_images: int, num_proposals=(1, 40), num_keypoints: int = 17):
+def clustered_dataset(seed: int, num_images: int, num_proposals=(1, 40), num_keypoints: int = 17, **kwargs):
     """Lists (one entry per image) of boxes, box_scores, keypoints, keypoint_scores.
 
-    ``num_proposals``: an int, or an inclusive (low, high) range drawn per image.
+    ``num_proposals``: an int, or an inclusive (low, high) range drawn per image; other keyword
+    arguments go to :func:`clustered_image`.
     """
     rng = np.random.default_rng(seed)
     out = ([], [], [], [])
@@ -77,6 +78,6 @@ def clustered_dataset(seed: int, num_images: int, num_proposals=(1, 40), num_key
             n = num_proposals
         else:
             n = int(rng.integers(num_proposals[0], num_proposals[1] + 1))
-        for lst, arr in zip(out, clustered_image(rng, n, num_keypoints)):
+        for lst, arr in zip(out, clustered_image(rng, n, num_keypoints, **kwargs)):
             lst.append(arr)
     return out
