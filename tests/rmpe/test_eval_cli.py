@@ -1,0 +1,186 @@
+"""rmpe-eval end to end: random model, ground-truth oracle (AP 1.0), torchrun sharding, bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rmpe.cli.eval import build_parser, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class GroundTruthOracle:
+    """Stands in for the model: returns the annotated keypoints of the person whose box is asked for."""
+
+    def __init__(self, ann_file):
+        data = json.loads(Path(ann_file).read_text())
+        self.table = []
+        for a in data["annotations"]:
+            if a.get("iscrowd", 0):
+                continue
+            x, y, w, h = a["bbox"]
+            kp = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
+            self.table.append((np.array([x, y, x + w, y + h], np.float32), kp))
+        self.num_keypoints = 17
+
+    def predict(self, images, image_index, boxes, **kwargs):
+        out_kp, out_s = [], []
+        for b in boxes.cpu().numpy():
+            match = [kp for box, kp in self.table if np.abs(box - b).max() < 1e-3]
+            assert len(match) == 1
+            kp = match[0]
+            out_kp.append(kp[:, :2])
+            out_s.append((kp[:, 2] > 0).astype(np.float32))
+        return torch.from_numpy(np.stack(out_kp)), torch.from_numpy(np.stack(out_s))
+
+
+def _args(*argv):
+    return build_parser().parse_args(list(argv))
+
+
+def test_random_model_writes_results_and_metrics(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder = shared_data / "mmpose_coco"
+    out = tmp_path / "res.json"
+    metrics = run(_args("--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(folder / "test_coco.json"),
+                        "--images", str(folder), "--boxes", "gt", "--out", str(out), "--device", "cpu", "--quiet",
+                        "--set", "pose_nms.score_threshold=0"))
+    results = json.loads(out.read_text())
+    assert results and {r["image_id"] for r in results} <= {785, 40083, 196141, 197388}
+    assert all(len(r["keypoints"]) == 51 and r["category_id"] == 1 for r in results)
+    saved = json.loads((tmp_path / "res.metrics.json").read_text())
+    assert len(saved["stats"]) == 10 and saved["AP"] == metrics["AP"]
+    assert 0.0 <= saved["AP"] < 0.5  # random weights
+
+
+@pytest.mark.parametrize("nms", ["pose", "oks", "none"])
+def test_ground_truth_oracle_scores_one(shared_data, tmp_path, nms):
+    folder = shared_data / "mmpose_coco"
+    ann = folder / "test_coco.json"
+    args = _args("--checkpoint", "unused.pth", "--ann", str(ann), "--images", str(folder), "--boxes", "gt",
+                 "--out", str(tmp_path / "r.json"), "--device", "cpu", "--quiet", "--nms", nms,
+                 "--score", "box_x_keypoints")
+    metrics = run(args, model=GroundTruthOracle(ann))
+    assert metrics["stats"] == pytest.approx([1.0] * 10)
+
+
+def test_detection_file_boxes(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder = shared_data / "mmpose_coco"
+    out = tmp_path / "r.json"
+    run(_args("--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(folder / "test_coco.json"),
+              "--images", str(folder), "--boxes", str(folder / "test_coco_det_AP_H_56.json"), "--out", str(out),
+              "--device", "cpu", "--quiet", "--nms", "none"))
+    assert len(json.loads(out.read_text())) == 118
+
+
+def _cli(*argv, torchrun=False):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), YOLO_OFFLINE="1", OMP_NUM_THREADS="1")
+    cmd = [sys.executable]
+    if torchrun:
+        cmd += ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    cmd += ["-m", "rmpe.cli.eval", *argv]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder = shared_data / "mmpose_coco"
+    common = ["--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(folder / "test_coco.json"),
+              "--images", str(folder), "--boxes", str(folder / "test_coco_det_AP_H_56.json"), "--device", "cpu",
+              "--quiet", "--batch", "1", "--set", "pose_nms.score_threshold=0"]
+    one = _cli(*common, "--out", str(tmp_path / "one.json"))
+    assert one.returncode == 0, one.stderr
+    two = _cli(*common, "--out", str(tmp_path / "two.json"), torchrun=True)
+    assert two.returncode == 0, two.stderr
+    m1 = json.loads((tmp_path / "one.metrics.json").read_text())
+    m2 = json.loads((tmp_path / "two.metrics.json").read_text())
+    assert m1["stats"] == m2["stats"]
+    r1 = json.loads((tmp_path / "one.json").read_text())
+    r2 = json.loads((tmp_path / "two.json").read_text())
+    assert [r["image_id"] for r in r1] == [r["image_id"] for r in r2]
+    np.testing.assert_allclose([r["keypoints"] for r in r1], [r["keypoints"] for r in r2], atol=1e-3)
+    assert not list(tmp_path.glob("*.rank*.json"))
+
+
+def _one_line_2(res, *words):
+    assert res.returncode == 2, res.stderr
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rmpe-eval: error:"), res.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_bad_inputs_exit_2(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder = shared_data / "mmpose_coco"
+    base = ["--config", str(cfg), "--checkpoint", str(ckpt), "--device", "cpu", "--quiet", "--out", str(tmp_path / "r.json")]
+    _one_line_2(_cli(*base, "--ann", str(folder / "test_coco.json"), "--images", str(tmp_path / "nope")), "image folder")
+    noks = tmp_path / "boxes_only.json"
+    data = json.loads((folder / "test_coco.json").read_text())
+    for a in data["annotations"]:
+        a.pop("keypoints", None)
+        a.pop("num_keypoints", None)
+    for c in data["categories"]:
+        c.pop("keypoints", None)
+    noks.write_text(json.dumps(data))
+    _one_line_2(_cli(*base, "--ann", str(noks), "--images", str(folder)), "boxes_only.json")
+    # a checkpoint made for 14 keypoints
+    from rmpe.checkpoints import save_model_checkpoint
+    from rmpe.config import load_config
+    from rmpe.model import RMPEModel
+
+    names = [f"k{i}" for i in range(14)]
+    cfg14 = load_config(overrides=["model.name=fastpose_se18", "model.input_size=[128, 96]", "model.heatmap_size=[32, 24]",
+                                   "model.num_keypoints=14", f"data.keypoint_names={names}", "data.flip_pairs=[]"])
+    ck14 = tmp_path / "k14.pth"
+    save_model_checkpoint(ck14, RMPEModel.from_config(cfg14))
+    res = _cli("--config", str(cfg), "--checkpoint", str(ck14), "--device", "cpu", "--quiet",
+               "--ann", str(folder / "test_coco.json"), "--images", str(folder), "--out", str(tmp_path / "r.json"))
+    _one_line_2(res, "14")
+    _one_line_2(_cli(*base, "--ann", str(folder / "test_coco.json"), "--images", str(folder), "--boxes", "maybe"), "--boxes")
+
+
+def test_tune_nms_writes_loadable_params(shared_data, small_model_files, tmp_path):
+    from pose_nms import load_params
+
+    from rmpe.config import load_config
+
+    cfg, ckpt = small_model_files
+    folder = shared_data / "mmpose_coco"
+    out_yaml = tmp_path / "tuned.yaml"
+    res = run(_args("--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(folder / "test_coco.json"),
+                    "--images", str(folder), "--boxes", str(folder / "test_coco_det_AP_H_56.json"),
+                    "--out", str(tmp_path / "r.json"), "--device", "cpu", "--quiet", "--tune-nms",
+                    "--tune-out", str(out_yaml), "--set", "pose_nms.score_threshold=0.0"))
+    assert res["tuned_AP"] >= res["initial_AP"]
+    params = load_params(out_yaml)
+    assert params.score_threshold == 0.0
+    cfg2 = load_config(cfg, overrides=[f"pose_nms.params_file={out_yaml}"])
+    assert cfg2.pose_nms.params_file == str(out_yaml)
+
+
+@pytest.fixture(scope="module")
+def synthetic_set(tmp_path_factory):
+    from rmpe.data.synthetic import generate_dataset
+
+    out = tmp_path_factory.mktemp("synth_eval")
+    generate_dataset(out, 6, seed=11, size=(320, 240))
+    return out
+
+
+def test_synthetic_set_random_model_and_oracle(synthetic_set, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    ann, images = synthetic_set / "annotations.json", synthetic_set / "images"
+    common = ["--ann", str(ann), "--images", str(images), "--boxes", "gt", "--device", "cpu", "--quiet"]
+    metrics = run(_args("--config", str(cfg), "--checkpoint", str(ckpt), "--out", str(tmp_path / "rand.json"), *common))
+    assert len(json.loads((tmp_path / "rand.json").read_text())) >= 0 and len(metrics["stats"]) == 10
+    assert (tmp_path / "rand.metrics.json").exists()
+    oracle = run(_args("--checkpoint", "unused.pth", "--out", str(tmp_path / "gt.json"), *common), model=GroundTruthOracle(ann))
+    assert oracle["AP"] == pytest.approx(1.0)
