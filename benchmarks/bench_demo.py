@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +115,7 @@ def bench_throughput(args) -> None:
                           "--max-frames", str(n), "--device", "cpu", "--quiet"])
         t_demo = time.perf_counter() - start
         assert code == 0
-    print(f"| video | frames | people/frame | model | models alone (frames/s) | rmpe-demo end to end (frames/s) | efficiency |")
+    print("| video | frames | people/frame | model | models alone (frames/s) | rmpe-demo end to end (frames/s) | efficiency |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {video.name} {w}x{h} | {n} | {args.people} | {args.model} {args.input_h}x{args.input_w} | "
           f"{n / t_model:.1f} | {n / t_demo:.1f} | {t_model / t_demo:.2f} |")
@@ -161,7 +160,7 @@ def bench_memory(args) -> None:
         frames = seconds * args.long_fps
         first = [m for t, m in samples if t - start <= total * 60 / seconds]
         rest = [m for t, m in samples if t - start > total * 60 / seconds]
-    print(f"| generated video | frames | wall s | peak RSS first minute (MB) | peak RSS after (MB) | growth |")
+    print("| generated video | frames | wall s | peak RSS first minute (MB) | peak RSS after (MB) | growth |")
     print("|---|---|---|---|---|---|")
     print(f"| {seconds} s at {args.long_fps} fps, 320x240 (generated in {gen_s:.0f} s) | {frames} | {total:.0f} | "
           f"{max(first):.0f} | {max(rest):.0f} | {max(rest) - max(first):+.0f} MB |")

@@ -19,7 +19,7 @@ import torch
 from .config import Config, load_config
 from .errors import RMPEError
 from .pipeline import PosePipeline, StageTimer, resolve_device
-from .sources import ImageSource, ThreadedReader, VideoSource, batched
+from .sources import ThreadedReader, VideoSource, batched
 from .structures import Person
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
@@ -31,6 +30,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from .errors import RMPEError
+from .io import read_json
 
 #: Names of ``COCOeval.stats`` for iouType "keypoints", in order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -53,16 +53,6 @@ def _quiet(verbose: bool) -> Iterator[None]:
 
 def _is_coco(obj: Any) -> bool:
     return hasattr(obj, "loadRes") and hasattr(obj, "dataset") and hasattr(obj, "getImgIds")
-
-
-def _read_json(path: str, what: str) -> Any:
-    if not os.path.isfile(path):
-        raise RMPEError(f"{what} not found: {path}")
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RMPEError(f"{path}: not a valid JSON {what}") from None
 
 
 def _num_keypoints(coco: Any) -> Optional[int]:
@@ -115,7 +105,7 @@ def load_coco(ann: Any, verbose: bool = False) -> Any:
         _check_keypoint_annotations(ann, "annotations")
         return ann
     path = os.fspath(ann)
-    data = _read_json(path, "annotation file")
+    data = read_json(path, "annotation file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
         data.get("annotations"), list
     ):
@@ -131,7 +121,7 @@ def load_coco(ann: Any, verbose: bool = False) -> Any:
 def _load_results(results: Union[str, os.PathLike, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
     if isinstance(results, (str, os.PathLike)):
         path = os.fspath(results)
-        data = _read_json(path, "results file")
+        data = read_json(path, "results file")
         if not isinstance(data, list):
             raise RMPEError(f"{path}: a results file must hold a JSON list of keypoint results")
         results = data

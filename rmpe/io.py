@@ -10,6 +10,20 @@ from typing import Any, Iterator, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def read_json(path: PathLike, what: str = "JSON file") -> Any:
+    """Load a JSON file; a missing, unreadable or malformed file is an RMPEError naming ``what``."""
+    from .errors import RMPEError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RMPEError(f"{what} not found: {path}")
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RMPEError(f"{what} {path} is not valid JSON ({str(exc).splitlines()[0][:120]})") from None
+
+
 @contextmanager
 def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed."""

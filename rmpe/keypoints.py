@@ -6,7 +6,7 @@ config's ``data`` section) instead of changing this module.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 COCO_KEYPOINTS: Tuple[str, ...] = (

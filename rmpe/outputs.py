@@ -13,7 +13,6 @@ import threading
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
-import numpy as np
 
 from .errors import RMPEError
 from .render import draw_people

@@ -1,7 +1,7 @@
 """Drawing poses onto BGR images with OpenCV."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np

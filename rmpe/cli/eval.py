@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     """
     from ..api import as_config, build_model
     from ..distributed import barrier, init_distributed, shutdown
-    from ..eval_runner import load_dataset_images, merge_in_image_order, run_pipeline_on_images, write_results_and_metrics
+    from ..eval_runner import load_dataset_images, merge_in_image_order, run_pipeline_on_images
     from ..pipeline import PosePipeline, resolve_device
 
     cfg = as_config(args.config, args.overrides)

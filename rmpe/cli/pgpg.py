@@ -15,8 +15,6 @@ fell back to the global mixture.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,16 +22,7 @@ import numpy as np
 from pgpg import ProposalGenerator
 
 from ..errors import RMPEError, cli_main
-
-
-def _read_json(path: str, what: str) -> Any:
-    if not os.path.isfile(path):
-        raise RMPEError(f"{what} not found: {path}")
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RMPEError(f"{what} {path} is not valid JSON ({exc})") from None
+from ..io import read_json
 
 
 def _xywh_to_xyxy(bbox: Any, where: str) -> List[float]:
@@ -60,7 +49,7 @@ def load_coco_people(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any], int]
         boxes (N, 4) xyxy pixels, keypoints (N, K, 3) (x, y, v) (zeros where an annotation has
         none), image ids (N,) as in the file, number of crowd annotations skipped.
     """
-    doc = _read_json(path, "annotation file")
+    doc = read_json(path, "annotation file")
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise RMPEError(f"annotation file {path} must be a COCO JSON object with an 'annotations' list")
     persons = _person_category_ids(doc)
@@ -106,7 +95,7 @@ def load_coco_detections(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any]]:
     Returns:
         boxes (M, 4) xyxy pixels, scores (M,) (1 where absent), image ids (M,).
     """
-    doc = _read_json(path, "detection file")
+    doc = read_json(path, "detection file")
     persons = None
     if isinstance(doc, dict) and isinstance(doc.get("annotations"), list):
         persons = _person_category_ids(doc)
