@@ -1,0 +1,27 @@
+"""Training: the :class:`Trainer` loop, resumable sampling, checkpoints, validation, logs.
+
+Example::
+
+    from rmpe.config import load_config
+    from rmpe.train import train
+
+    cfg = load_config("configs/synthetic/quickstart.yaml")
+    summary = train(cfg, "runs/quickstart")        # or Trainer(cfg, workdir, resume=True).fit()
+    print(summary.best_ap)
+"""
+from .engine import Trainer, TrainSummary, train
+from .sampler import EpochSampler
+from .state import load_training_checkpoint, save_training_checkpoint
+from .validate import Validator, predict_crops, results_from_predictions
+
+__all__ = [
+    "EpochSampler",
+    "Trainer",
+    "TrainSummary",
+    "Validator",
+    "load_training_checkpoint",
+    "predict_crops",
+    "results_from_predictions",
+    "save_training_checkpoint",
+    "train",
+]

@@ -1,0 +1,437 @@
+"""Training engine (rmpe.train) and rmpe-train.
+
+Tiny settings throughout: fastpose_se18 at 64x64 crops (aspect ratio 1) on a handful of
+stick-figure people from ``make_keypoint_dataset`` (tests/rmpe/test_dataset.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from rmpe.codec import HeatmapCodec
+from rmpe.config import config_from_dict
+from rmpe.errors import RMPEError
+from rmpe.train import Trainer, predict_crops, train
+from rmpe.train.engine import WARMUP_START, build_schedulers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_dataset import make_keypoint_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """In-process training on one torch thread: on a busy 2-core machine a second OpenMP
+    thread mostly waits for a preempted partner."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(ann, img, val=None, **train_overrides):
+    train_cfg = {
+        "epochs": 2, "batch_size": 4, "lr": 1e-3, "log_interval": 1, "seed": 0, "deterministic": True,
+        "scale_factor": 0.25, "rotation_factor": 30.0, "rotation_prob": 0.5, "flip": True,
+    }
+    train_cfg.update(train_overrides)
+    data = {"train_ann": str(ann), "train_images": str(img), "num_workers": 0, "aspect_ratio": 1.0}
+    if val is not None:
+        data.update(val_ann=str(val[0]), val_images=str(val[1]))
+    return {
+        "model": {"name": "fastpose_se18", "input_size": [64, 64], "heatmap_size": [16, 16]},
+        "data": data,
+        "codec": {"sigma": 2.0},
+        "train": train_cfg,
+        "eval": {"batch": 8, "flip": False},
+        "device": "cpu",
+    }
+
+
+@pytest.fixture(scope="module")
+def people16(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train16")
+    ann, img, _ = make_keypoint_dataset(folder, num_images=8, people_per_image=2, seed=3)
+    vann, vimg, _ = make_keypoint_dataset(folder / "val", num_images=3, people_per_image=1, seed=4)
+    return ann, img, (vann, vimg)
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _assert_same_weights(a, b):
+    for key in ("model", "stn"):
+        if key not in a:
+            continue
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+@pytest.mark.parametrize("warmup_epochs", [0.0, 1.5])
+def test_lr_schedule_matches_formula(warmup_epochs):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=0.01)
+    spe = 4
+    warm, multi = build_schedulers(opt, spe, [2, 3], 0.1, warmup_epochs)
+    w_iters = round(warmup_epochs * spe)
+    for i in range(5 * spe):
+        factor = 0.1 ** sum(1 for m in (2, 3) if m * spe <= i)
+        if w_iters and i < w_iters:
+            factor *= WARMUP_START + (1 - WARMUP_START) * i / w_iters
+        assert math.isclose(opt.param_groups[0]["lr"], 0.01 * factor, rel_tol=1e-6), i
+        opt.step()
+        if warm is not None:
+            warm.step()
+        multi.step()
+
+
+# ----------------------------------------------------------------------------- overfitting
+
+
+def test_overfit_handful_of_samples(tmp_path):
+    """8 people, no augmentation: the training loss falls at least 5x within 12 steps."""
+    ann, img, _ = make_keypoint_dataset(tmp_path / "d", num_images=8, people_per_image=1, seed=0, blob=4)
+    cfg = config_from_dict(tiny_config(ann, img, epochs=12, batch_size=8, scale_factor=0.0, rotation_factor=0.0,
+                                       flip=False, deterministic=False))
+    summary = train(cfg, str(tmp_path / "w"), quiet=True)
+    records = [json.loads(line) for line in open(tmp_path / "w" / "metrics.jsonl")]
+    losses = [r["loss"] for r in records if r["type"] == "train"]
+    assert len(losses) == 12 and summary.global_step == 12
+    # the first step's loss is the untrained net's: outputs ~0, so 0.5 x mean(target^2)
+    codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
+    g = codec.encode(torch.tensor([[[32.0, 32.0]]]), torch.ones(1, 1))[0]
+    assert losses[0] == pytest.approx(0.5 * float((g ** 2).mean()), rel=0.15)
+    assert np.mean(losses[-2:]) <= losses[0] / 5, losses
+
+
+# ----------------------------------------------------------------------------- outputs, checkpoints
+
+
+@pytest.mark.slow
+def test_run_writes_checkpoints_logs_and_plot(tmp_path, people16):
+    import sppe
+    from rmpe.checkpoints import load_model_checkpoint
+    from rmpe.model import RMPEModel
+
+    ann, img, val = people16
+    cfg = config_from_dict(tiny_config(ann, img, val, epochs=2, batch_size=8))
+    cfg.model.stn = True
+    work = tmp_path / "w"
+    summary = Trainer(cfg, str(work), quiet=True).fit()
+    for name in ("last.pth", "best.pth", "metrics.jsonl", "curves.png", "config.yaml", "summary.json"):
+        assert (work / name).is_file(), name
+    assert summary.epochs_done == 2 and summary.global_step == 4 and summary.best_ap is not None
+    ckpt = _weights(work / "last.pth")
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 0 and ckpt["global_step"] == 4
+    for key in ("optimizer", "schedulers", "scaler", "rng", "config", "stn", "parallel_sppe"):
+        assert key in ckpt, key
+    assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
+    assert ckpt["config"]["model"]["stn"] is True
+    # the SPPE part loads strictly into a plain FastPose ...
+    net = sppe.build_sppe("fastpose_se18", input_size=(64, 64))
+    extra = sppe.load_checkpoint(net, work / "last.pth")
+    assert extra["epoch"] == 2
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, ckpt["model"][k])
+    # ... and the whole model (with the STN) into an RMPEModel
+    model = RMPEModel.from_config(cfg)
+    load_model_checkpoint(model, work / "last.pth")
+    for k, v in model.stn.state_dict().items():
+        assert torch.equal(v, ckpt["stn"][k])
+    # metrics: train lines every step, epoch lines, validation lines; AP in the summary
+    records = [json.loads(line) for line in open(work / "metrics.jsonl")]
+    kinds = [r["type"] for r in records]
+    assert kinds.count("train") == 4 and kinds.count("epoch") == 2 and kinds.count("val") == 2
+    vals = [r for r in records if r["type"] == "val"]
+    assert summary.best_ap == max(r["AP"] for r in vals)
+    assert all(r["num_people"] == 3 for r in vals)
+    assert all(r["loss_parallel"] is not None for r in records if r["type"] == "train")
+    # the work dir refuses a second run without --resume
+    with pytest.raises(RMPEError, match="--resume"):
+        Trainer(cfg, str(work), quiet=True).fit()
+
+
+def test_init_from_alphapose_style_state_dict(tmp_path, people16):
+    import sppe
+
+    ann, img, _ = people16
+    torch.manual_seed(123)
+    donor = sppe.build_sppe("fastpose_se18", input_size=(64, 64))
+    plain = tmp_path / "plain_state_dict.pth"
+    torch.save({"module." + k: v for k, v in donor.state_dict().items()}, plain)
+    cfg = config_from_dict(tiny_config(ann, img))
+    cfg.model.init_from = str(plain)
+    trainer = Trainer(cfg, str(tmp_path / "w"), quiet=True)
+    trainer._setup()
+    for k, v in donor.state_dict().items():
+        assert torch.equal(trainer.model.sppe.state_dict()[k], v), k
+
+
+@pytest.mark.slow
+def test_mid_epoch_stop_and_resume_equals_uninterrupted(tmp_path, people16):
+    """max_steps stops inside epoch 1 (of 4 steps); --resume continues to the same weights."""
+    ann, img, _ = people16
+    cfg = config_from_dict(tiny_config(ann, img, epochs=2))
+    full = train(cfg, str(tmp_path / "full"), quiet=True)
+    part = train(cfg, str(tmp_path / "part"), quiet=True, max_steps=3)
+    assert part.stopped_early and part.global_step == 3
+    ck = _weights(tmp_path / "part" / "last.pth")
+    assert (ck["epoch"], ck["step"]) == (0, 3)
+    rest = train(cfg, str(tmp_path / "part"), quiet=True, resume=True)
+    assert rest.global_step == full.global_step == 8 and not rest.stopped_early
+    a, b = _weights(tmp_path / "full" / "last.pth"), _weights(tmp_path / "part" / "last.pth")
+    _assert_same_weights(a, b)
+    assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+    for i in a["optimizer"]["state"]:
+        assert torch.equal(a["optimizer"]["state"][i]["exp_avg_sq"], b["optimizer"]["state"][i]["exp_avg_sq"])
+    # the log holds each step once
+    steps = [json.loads(line)["global_step"] for line in open(tmp_path / "part" / "metrics.jsonl")
+             if json.loads(line)["type"] == "train"]
+    assert steps == list(range(1, 9))
+
+
+# ----------------------------------------------------------------------------- bad data
+
+
+def test_bad_training_image_skipped_or_fatal(tmp_path, people16):
+    ann, img, _ = people16
+    images = tmp_path / "images"
+    images.mkdir()
+    for f in Path(img).iterdir():
+        (images / f.name).write_bytes(f.read_bytes())
+    (images / "000002.png").write_bytes(b"\x89PNG garbage")
+    cfg = config_from_dict(tiny_config(ann, images, epochs=1, batch_size=8))
+    messages = []
+    summary = Trainer(cfg, str(tmp_path / "ok"), quiet=False, echo=messages.append).fit()
+    assert summary.global_step == 2
+    assert summary.bad_images == 2  # both people of image 2, once each per epoch
+    warned = [m for m in messages if "000002.png" in m]
+    assert len(warned) == 1 and "unreadable" in warned[0]
+    cfg.data.skip_bad_images = False
+    with pytest.raises(RMPEError, match="000002.png"):
+        train(cfg, str(tmp_path / "strict"), quiet=True)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+class HeatmapOracle(torch.nn.Module):
+    """An 'SPPE' that returns prepared heatmaps, one batch per call."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = list(batches)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.num_keypoints = 17
+
+    def forward(self, x):
+        return self.batches.pop(0)
+
+
+def reference_back_to_image(coords_hm, box, hm_wh=(16, 16), aspect=1.0, enlarge=1.25):
+    """DESIGN.md: x = cx + (x_hm - w_hm / 2) * crop_w / w_hm (same for y), plain loops."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    w, h = x2 - x1, y2 - y1
+    if w > aspect * h:
+        h = w / aspect
+    else:
+        w = aspect * h
+    crop_w, crop_h = w * enlarge, h * enlarge
+    out = []
+    for x, y in coords_hm:
+        out.append((cx + (x - hm_wh[0] / 2) * crop_w / hm_wh[0], cy + (y - hm_wh[1] / 2) * crop_h / hm_wh[1]))
+    return np.array(out)
+
+
+def test_validation_maps_keypoints_back_and_scores_gt_as_perfect(tmp_path):
+    from rmpe.data.coco import COCOKeypointDataset, load_coco_persons
+    from rmpe.model import RMPEModel
+    from rmpe.train.validate import Validator
+
+    ann, img, people = make_keypoint_dataset(tmp_path, num_images=4, people_per_image=2, seed=7)
+    persons = load_coco_persons(str(ann), str(img), 17)
+    ds = COCOKeypointDataset(persons, input_size=(64, 64), aspect_ratio=1.0)
+    codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
+    # heatmaps that put every joint exactly where the ground truth is (crop frame)
+    batches, expect_hm = [], []
+    for start in range(0, len(ds), 3):
+        idx = range(start, min(start + 3, len(ds)))
+        kp = torch.stack([ds[i]["keypoints"] for i in idx])
+        hm, _ = codec.encode(kp, torch.ones(kp.shape[:2]))
+        batches.append(hm)
+        expect_hm.append(codec.decode(hm)[0])
+    model = RMPEModel(HeatmapOracle(batches), codec, stn=False, aspect_ratio=1.0)
+    model.eval()
+    validator = Validator(ds, batch_size=3, num_workers=0)
+    results = validator.predict(model, torch.device("cpu"))
+    assert len(results) == len(people)
+    coords = torch.cat(expect_hm).numpy()
+    for j, r in enumerate(results):
+        kp = np.asarray(r["keypoints"]).reshape(17, 3)
+        ref = reference_back_to_image(coords[j], persons.boxes[j])
+        np.testing.assert_allclose(kp[:, :2], ref, atol=1e-3)
+        labelled = people[j][:, 2] > 0
+        # argmax + quarter step recovers the GT within half a heatmap pixel (x crop scale)
+        scale = (persons.boxes[j][3] - persons.boxes[j][1]) * 1.25 / 16
+        err = np.abs(kp[labelled, :2] - people[j][labelled, :2]).max()
+        assert err <= 0.5 * scale + 1e-3
+        assert r["score"] == pytest.approx(kp[:, 2].mean())
+        assert r["image_id"] == persons.image_ids[j]
+    # scored as COCO keypoint AP: the oracle is perfect
+    model2 = RMPEModel(HeatmapOracle([b.clone() for b in batches]), codec, stn=False, aspect_ratio=1.0).eval()
+    metrics = validator(model2, torch.device("cpu"))
+    assert metrics["AP"] == pytest.approx(1.0) and metrics["num_people"] == len(people)
+
+
+def test_predict_crops_with_identity_stn_equals_plain(tmp_path):
+    """An untrained STN is the identity: same keypoints as without it."""
+    import sppe
+    from rmpe.model import RMPEModel
+
+    codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
+    torch.manual_seed(0)
+    net = sppe.build_sppe("fastpose_se18", input_size=(64, 64)).eval()
+    with_stn = RMPEModel(net, codec, stn=True, parallel_sppe=False).eval()
+    without = RMPEModel(net, codec, stn=False).eval()
+    crops = torch.rand(3, 3, 64, 64)
+    m = torch.eye(3).repeat(3, 1, 1)
+    m[:, 0, 0] = m[:, 1, 1] = 0.5
+    a = predict_crops(with_stn, crops, m)
+    b = predict_crops(without, crops, m)
+    torch.testing.assert_close(a[0], b[0], atol=1e-3, rtol=0)
+    torch.testing.assert_close(a[1], b[1], atol=1e-4, rtol=0)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(args, env_extra=None, **kw):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", YOLO_OFFLINE="1")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "rmpe.cli.train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def _write_cfg(path, cfg_dict):
+    path.write_text(yaml.safe_dump(cfg_dict))
+    return str(path)
+
+
+def test_cli_errors_are_one_line(tmp_path, people16):
+    from rmpe.cli.train import main
+
+    ann, img, _ = people16
+    good = tiny_config(ann, img)
+    inst = tmp_path / "instances.json"
+    inst.write_text(json.dumps({"images": [], "annotations": [{"id": 1, "bbox": [0, 0, 1, 1]}],
+                                "categories": [{"id": 1, "name": "person"}]}))
+    cases = [
+        (dict(good, data=dict(good["data"], train_ann=str(inst))), "not a COCO keypoints file"),
+        (dict(good, data=dict(good["data"], train_images=str(tmp_path / "nope"))), "image folder not found"),
+        (dict(good, train=dict(good["train"], lr_stepz=[1])), "unknown key 'train.lr_stepz'"),
+        (dict(good, data=dict(good["data"], train_ann=None)), "data.train_ann"),
+    ]
+    for i, (cfg, message) in enumerate(cases):
+        path = _write_cfg(tmp_path / f"c{i}.yaml", cfg)
+        buf = io.StringIO()
+        with contextlib.redirect_stderr(buf):
+            code = main(["--config", path, "--workdir", str(tmp_path / f"w{i}"), "--quiet"])
+        text = buf.getvalue().strip()
+        assert code == 2, (message, text)
+        assert text.startswith("rmpe-train: error:") and message in text and "\n" not in text, text
+    buf = io.StringIO()
+    with contextlib.redirect_stderr(buf):
+        code = main(["--workdir", str(tmp_path / "empty"), "--resume", "--config",
+                     _write_cfg(tmp_path / "g.yaml", good), "--quiet"])
+    assert code == 2 and "no checkpoint" in buf.getvalue()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, people16):
+    """Kill rmpe-train with SIGKILL inside epoch 2, resume, compare with a run never killed."""
+    ann, img, _ = people16
+    cfg = tiny_config(ann, img, epochs=3)
+    cfg["data"]["num_workers"] = 1
+    path = _write_cfg(tmp_path / "cfg.yaml", cfg)
+    full = _cli(["--config", path, "--workdir", str(tmp_path / "full"), "--quiet"])
+    assert full.returncode == 0, full.stderr
+    work = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "rmpe.cli.train", "--config", path, "--workdir", str(work),
+                             "--quiet"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = work / "metrics.jsonl"
+    deadline = time.time() + 240
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file():
+            recs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            mid = [r for r in recs if r["type"] == "train" and r["epoch"] == 2 and r["step"] < 4]
+            if mid:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = mid[-1]["global_step"]
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    assert killed_at is not None, "training ended before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    ck = _weights(work / "last.pth")
+    assert ck["global_step"] < killed_at  # the checkpoint predates the kill: work was lost
+    resumed = _cli(["--workdir", str(work), "--resume", "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(tmp_path / "full" / "last.pth"), _weights(work / "last.pth")
+    assert a["epoch"] == b["epoch"] == 3 and a["global_step"] == b["global_step"] == 12
+    _assert_same_weights(a, b)
+    lines = [json.loads(x) for x in metrics.read_text().splitlines()]
+    steps = [r["global_step"] for r in lines if r["type"] == "train"]
+    assert steps == list(range(1, 13))
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_gloo(tmp_path, people16):
+    import sppe
+    from rmpe.checkpoints import load_model_checkpoint
+    from rmpe.model import RMPEModel
+
+    ann, img, val = people16
+    cfg = tiny_config(ann, img, val, epochs=1)
+    path = _write_cfg(tmp_path / "cfg.yaml", cfg)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    work = tmp_path / "ddp"
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rmpe.cli.train", "--config", path, "--workdir", str(work), "--device", "cpu"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    ck = _weights(work / "last.pth")
+    # 16 people over 2 ranks, batch 4 per rank: 2 steps
+    assert ck["world_size"] == 2 and ck["global_step"] == 2 and ck["epoch"] == 1
+    # rank 0 alone writes: one finished line on stdout
+    assert run.stdout.count("finished:") == 1
+    net = sppe.build_sppe("fastpose_se18", input_size=(64, 64))
+    sppe.load_checkpoint(net, work / "last.pth")
+    model = RMPEModel.from_config(config_from_dict(cfg))
+    load_model_checkpoint(model, work / "last.pth")
+    records = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["type"] == "val" for r in records) == 1
+    assert sum(r["type"] == "train" for r in records) == 2
