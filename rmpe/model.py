@@ -397,7 +397,7 @@ class RMPEModel(nn.Module):
 
     # ------------------------------------------------------------------ inference
 
-    def _sppe_heatmaps(self, crops: torch.Tensor, flip: bool) -> torch.Tensor:
+    def sppe_heatmaps(self, crops: torch.Tensor, flip: bool = False) -> torch.Tensor:
         """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked."""
         x = self.normalize(crops)
         n = x.shape[0]
@@ -468,7 +468,7 @@ class RMPEModel(nn.Module):
                 theta = self.predict_theta(crops)  # small net, kept in float32 for exact geometry
                 crops = crop_images(images, idx[sl], compose_crop_matrices(m, theta), self.input_size)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                hm = self._sppe_heatmaps(crops, flip)
+                hm = self.sppe_heatmaps(crops, flip)
             coords, conf = self.codec.decode(hm, decoder)
             back = heatmap_to_image_matrices(m, theta, self.input_size, tuple(hm.shape[-2:]))
             keypoints.append(transform_points(back, coords).float())

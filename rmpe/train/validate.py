@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..codec import flip_heatmaps
 from ..crop import sample_affine
 from ..geometry import transform_points
 from ..stn import heatmap_to_image_matrices
@@ -56,13 +55,7 @@ def predict_crops(
         theta = core.predict_theta(x)
         x = sample_affine(x, theta)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=bool(amp and device.type == "cuda")):
-        inp = core.normalize(x)
-        n = inp.shape[0]
-        if flip:
-            inp = torch.cat([inp, inp.flip(-1)], dim=0)
-        hm = core.sppe(inp).float()
-    if flip:
-        hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], core.flip_pairs, shift=True))
+        hm = core.sppe_heatmaps(x, flip)
     coords, scores = core.codec.decode(hm)
     back = heatmap_to_image_matrices(matrices.to(device), theta, core.input_size, tuple(hm.shape[-2:]))
     return transform_points(back, coords).float(), scores.float()
