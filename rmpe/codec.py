@@ -111,13 +111,28 @@ class HeatmapCodec:
 
 
 def _argmax(hm: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N,K,h,w) -> integer x (N,K), integer y (N,K), maxima (N,K).
+    """(N,K,h,w) -> integer x (N,K), integer y (N,K), maxima (N,K); the first maximum in
+    row-major order.
 
-    Two stages (row maxima, then the best row's argmax) give the first maximum in row-major
-    order, like a flat argmax, at about two thirds of the cost of ``max`` over h*w values.
+    On the CPU the index comes from NumPy's SIMD argmax over the flattened maps (several
+    times faster than torch's CPU argmax here); elsewhere two stages (row maxima, then the
+    best row's argmax) stand in for a flat ``max`` over h*w values.
     """
+    h, w = hm.shape[-2:]
+    if hm.device.type == "cpu" and hm.dtype in (torch.float32, torch.float64):
+        flat = hm.detach().reshape(-1, h * w).contiguous()
+        idx = torch.from_numpy(flat.numpy().argmax(axis=1))
+        scores = hm.reshape(-1, h * w).gather(1, idx[:, None])[:, 0].reshape(hm.shape[:-2])
+        idx = idx.reshape(hm.shape[:-2])
+        return idx % w, torch.div(idx, w, rounding_mode="floor"), scores
+    return _argmax_torch(hm)
+
+
+def _argmax_torch(hm: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_argmax` in torch ops only (any device and dtype)."""
+    w = hm.shape[-1]
     scores, y = hm.amax(-1).max(-1)
-    row = hm.gather(-2, y[..., None, None].expand(*y.shape, 1, hm.shape[-1]))[..., 0, :]
+    row = hm.gather(-2, y[..., None, None].expand(*y.shape, 1, w))[..., 0, :]
     return row.argmax(-1), y, scores
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rmpe.codec import HeatmapCodec, decode_argmax, decode_dark, flip_heatmaps
+from rmpe.codec import HeatmapCodec, _argmax, _argmax_torch, decode_argmax, decode_dark, flip_heatmaps
 from rmpe.keypoints import COCO_FLIP_PAIRS
 from rmpe.testing import gaussian_heatmaps, random_centres
 
@@ -171,3 +171,14 @@ def test_decode_runs_on_cuda_if_available():
         c_gpu, _ = HeatmapCodec(decoder=dec).decode(hm)
         c_cpu, _ = HeatmapCodec(decoder=dec).decode(hm.cpu())
         torch.testing.assert_close(c_gpu.cpu(), c_cpu, atol=1e-4, rtol=0)
+
+
+def test_cpu_and_torch_argmax_paths_agree():
+    rng = np.random.default_rng(5)
+    hm = torch.from_numpy(rng.random((7, 17, H, W)).astype(np.float32))
+    hm[0, 0] = 0.0  # an all-equal map: both must return the first pixel
+    hm[1, 1, 5, 7] = hm[1, 1, 9, 2] = 3.0  # a tie: the first in row-major order wins
+    for a, b in zip(_argmax(hm), _argmax_torch(hm)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    x, y, _ = _argmax(hm)
+    assert (x[0, 0], y[0, 0]) == (0, 0) and (x[1, 1], y[1, 1]) == (7, 5)
