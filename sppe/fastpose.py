@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .duc import DUC
 from .errors import SPPEError
-from .resnet import SE_PLACEMENTS, RESNET_DEPTHS, Bottleneck, ResNet
+from .resnet import SE_PLACEMENTS, RESNET_DEPTHS, BasicBlock, Bottleneck, ResNet
 
 #: AlphaPose's input normalisation: RGB pixels in [0, 1] minus this mean, divided by no std.
 ALPHAPOSE_PIXEL_MEAN: Tuple[float, float, float] = (0.406, 0.457, 0.480)
@@ -138,7 +138,10 @@ class FastPose(nn.Module):
     # ------------------------------------------------------------------ construction
     def reset_parameters(self) -> None:
         """Kaiming-normal convolutions (fan-out, ReLU), BN weight 1 / bias 0, SE linears
-        with PyTorch's default, ``conv_out`` weights N(0, 0.001) and bias 0."""
+        with PyTorch's default, ``conv_out`` weights N(0, 0.001) and bias 0; the last
+        BatchNorm of every residual branch starts at weight 0, so each block begins as the
+        identity (Goyal et al. 2017), which trains faster from random weights. Loaded
+        checkpoints replace all of this."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -149,6 +152,11 @@ class FastPose(nn.Module):
                 nn.init.zeros_(module.bias)
         nn.init.normal_(self.conv_out.weight, std=0.001)
         nn.init.zeros_(self.conv_out.bias)
+        for block in self.preact.modules():
+            if isinstance(block, Bottleneck):
+                nn.init.zeros_(block.bn3.weight)
+            elif isinstance(block, BasicBlock):
+                nn.init.zeros_(block.bn2.weight)
 
     def arch_config(self) -> Dict[str, Any]:
         """The constructor arguments that shape the network (JSON-friendly)."""

@@ -183,7 +183,27 @@ def test_init_is_sensible():
     model = build_sppe("fastpose_se18")
     assert torch.all(model.conv_out.bias == 0)
     assert 0.0005 < model.conv_out.weight.std().item() < 0.002
+    last = {id(b.bn2) for b in model.modules() if isinstance(b, BasicBlock)}
+    assert len(last) == 8  # ResNet-18: 2 + 2 + 2 + 2 blocks
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert all(torch.all(b.weight == 1) and torch.all(b.bias == 0) for b in bns)
+    assert all(torch.all(b.bias == 0) for b in bns)
+    assert all(torch.all(b.weight == (0 if id(b) in last else 1)) for b in bns)
     w = model.preact.conv1.weight  # kaiming fan_out: std = sqrt(2 / (64 * 7 * 7))
     assert abs(w.std().item() - (2.0 / (64 * 49)) ** 0.5) < 0.003
+
+
+@pytest.mark.parametrize("name,block_type,count", [("fastpose_se18", BasicBlock, 8), ("fastpose_se50", Bottleneck, 16)])
+def test_fresh_residual_blocks_start_as_identity(name, block_type, count):
+    # The last BatchNorm of each residual branch starts at weight 0: a fresh block maps x to
+    # relu(shortcut(x)), so a block without a projection passes non-negative input unchanged.
+    torch.manual_seed(0)
+    model = build_sppe(name).eval()
+    blocks = [m for m in model.preact.modules() if isinstance(m, block_type)]
+    assert len(blocks) == count
+    plain = [b for b in blocks if b.downsample is None]
+    assert plain
+    for block in plain[:3]:
+        channels = block.conv1.in_channels
+        x = torch.rand(2, channels, 6, 5)
+        with torch.no_grad():
+            assert torch.equal(block(x), x)
