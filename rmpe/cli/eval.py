@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ann", default=None, help="COCO person_keypoints annotation JSON (default data.val_ann)")
     p.add_argument("--images", default=None, help="image folder (default data.val_images)")
     p.add_argument("--boxes", default=None,
-                   help="gt (ground-truth boxes), detector (the config's detector) or a COCO detection results .json "
+                   help="gt (ground-truth boxes of the people with labelled keypoints), detector (the config's detector) or a COCO detection results .json "
                         "(default eval.boxes)")
     p.add_argument("--flip", action="store_true", default=None, help="flip test (default eval.flip)")
     p.add_argument("--nms", choices=("pose", "oks", "none"), default=None, help="redundant-pose removal (default pose_nms.type)")
@@ -51,7 +51,11 @@ def _detector(cfg, boxes: str, ann: str, device):
     from detectors import build_detector
 
     if boxes == "gt":
-        return build_detector(cfg.detector, type="gt", ann=ann)
+        # The usual ground-truth-box protocol: only people with labelled keypoints get a box
+        # (COCOeval ignores the others, so poses there could only count as false positives).
+        from detectors import GroundTruthDetector
+
+        return GroundTruthDetector(ann, min_box_size=cfg.detector.min_box_size, require_keypoints=True)
     if boxes == "detector":
         return build_person_detector(cfg, None, device)
     if boxes.lower().endswith(".json"):

@@ -69,6 +69,33 @@ def test_ground_truth_oracle_scores_one(shared_data, tmp_path, nms):
     assert metrics["stats"] == pytest.approx([1.0] * 10)
 
 
+def test_gt_boxes_are_the_people_with_labelled_keypoints(shared_data, tmp_path):
+    # The usual ground-truth-box protocol: COCOeval ignores people without keypoints, so
+    # rmpe-eval --boxes gt asks for poses only in the boxes of labelled, non-crowd people.
+    folder = shared_data / "mmpose_coco"
+    ann = folder / "test_coco.json"
+    data = json.loads(ann.read_text())
+    people = [a for a in data["annotations"] if not a.get("iscrowd", 0)]
+    expected = sorted(
+        tuple(round(v, 2) for v in (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]))
+        for a in people if a["num_keypoints"] > 0
+    )
+    assert 0 < len(expected) < len(people)  # the fixture has people without keypoints
+
+    asked = []
+
+    class Recorder(GroundTruthOracle):
+        def predict(self, images, image_index, boxes, **kwargs):
+            asked.extend(tuple(round(float(v), 2) for v in b) for b in boxes.cpu().numpy())
+            return super().predict(images, image_index, boxes, **kwargs)
+
+    args = _args("--checkpoint", "unused.pth", "--ann", str(ann), "--images", str(folder), "--boxes", "gt",
+                 "--out", str(tmp_path / "r.json"), "--device", "cpu", "--quiet", "--nms", "none")
+    metrics = run(args, model=Recorder(ann))
+    assert sorted(asked) == expected
+    assert metrics["stats"][0] == pytest.approx(1.0)
+
+
 def test_detection_file_boxes(shared_data, small_model_files, tmp_path):
     cfg, ckpt = small_model_files
     folder = shared_data / "mmpose_coco"
