@@ -467,13 +467,41 @@ class RMPEModel(nn.Module):
             if self.stn is not None:
                 theta = self.predict_theta(crops)  # small net, kept in float32 for exact geometry
                 crops = crop_images(images, idx[sl], compose_crop_matrices(m, theta), self.input_size)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                hm = self.sppe_heatmaps(crops, flip)
-            coords, conf = self.codec.decode(hm, decoder)
-            back = heatmap_to_image_matrices(m, theta, self.input_size, tuple(hm.shape[-2:]))
-            keypoints.append(transform_points(back, coords).float())
-            scores.append(conf.float())
+            kp, conf = self.keypoints_from_crops(crops, m, theta, flip=flip, decoder=decoder, amp=use_amp)
+            keypoints.append(kp)
+            scores.append(conf)
         return torch.cat(keypoints), torch.cat(scores)
+
+    def keypoints_from_crops(
+        self,
+        crops: torch.Tensor,
+        matrices: torch.Tensor,
+        theta: Optional[torch.Tensor] = None,
+        flip: bool = False,
+        decoder: Optional[str] = None,
+        amp: bool = False,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """SPPE -> decode -> image pixels for crops whose geometry is known.
+
+        Args:
+            crops: (N,3,H,W) raw RGB crops (float in [0, 1] or uint8) fed to the SPPE: with
+                the STN, the crops' already sampled with ``theta``.
+            matrices: (N,3,3) image px -> crop px of the (un-transformed) crops.
+            theta: (N,2,3) STN transforms in the crop frame, or None (identity).
+            flip: flip test.
+            decoder: ``"argmax"`` / ``"dark"``; default the codec's.
+            amp: fp16 autocast for the SPPE on CUDA (ignored elsewhere).
+
+        Returns:
+            keypoints (N,K,2) float32 in image pixels (through ``M^-1 @ theta @ S``) and
+            scores (N,K) float32.
+        """
+        device = crops.device
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=bool(amp and device.type == "cuda")):
+            hm = self.sppe_heatmaps(crops, flip)
+        coords, conf = self.codec.decode(hm, decoder)
+        back = heatmap_to_image_matrices(matrices.to(device), theta, self.input_size, tuple(hm.shape[-2:]))
+        return transform_points(back, coords).float(), conf.float()
 
     def _device(self) -> torch.device:
         for p in self.parameters():

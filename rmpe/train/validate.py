@@ -18,8 +18,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..crop import sample_affine
-from ..geometry import transform_points
-from ..stn import heatmap_to_image_matrices
 
 
 def _core(model: torch.nn.Module) -> torch.nn.Module:
@@ -48,17 +46,12 @@ def predict_crops(
         keypoints (N,K,2) float32 in image pixels and scores (N,K) float32.
     """
     core = _core(model)
-    device = crops.device
     theta = None
     x = crops
     if getattr(core, "stn", None) is not None:
         theta = core.predict_theta(x)
         x = sample_affine(x, theta)
-    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=bool(amp and device.type == "cuda")):
-        hm = core.sppe_heatmaps(x, flip)
-    coords, scores = core.codec.decode(hm)
-    back = heatmap_to_image_matrices(matrices.to(device), theta, core.input_size, tuple(hm.shape[-2:]))
-    return transform_points(back, coords).float(), scores.float()
+    return core.keypoints_from_crops(x, matrices, theta, flip=flip, amp=amp)
 
 
 def results_from_predictions(
