@@ -67,6 +67,7 @@ class CocoPersons:
         skipped: annotations left out, by reason (``crowd``, ``no_keypoints``,
             ``degenerate_box``, ``other_category``, ``unknown_image``).
         categories: the file's ``categories`` list (kept for evaluation).
+        description: the file's ``info.description`` ("" when it has none).
     """
 
     ann_file: str
@@ -82,6 +83,7 @@ class CocoPersons:
     image_sizes: np.ndarray
     skipped: Dict[str, int] = field(default_factory=dict)
     categories: List[Dict[str, Any]] = field(default_factory=list)
+    description: str = ""
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -107,6 +109,7 @@ class CocoPersons:
             image_sizes=self.image_sizes,
             skipped=dict(self.skipped),
             categories=self.categories,
+            description=self.description,
         )
 
 
@@ -274,7 +277,14 @@ def load_coco_persons(
         image_sizes=np.asarray(image_sizes, dtype=np.int64).reshape(-1, 2),
         skipped={r: int(c) for r, c in skipped.items() if c},
         categories=categories,
+        description=_description(data),
     )
+
+
+def _description(data: Dict[str, Any]) -> str:
+    info = data.get("info")
+    text = info.get("description") if isinstance(info, dict) else None
+    return text if isinstance(text, str) else ""
 
 
 def read_image(path: str) -> Optional[np.ndarray]:

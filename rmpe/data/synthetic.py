@@ -36,7 +36,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import RMPEError
-from .synthetic_coco import annotation_record, dataset_dict, detection_records, image_record, write_json
+from .synthetic_coco import (
+    IMAGES_DESCRIPTION, annotation_record, dataset_dict, detection_records, image_record, write_json,
+)
 from .synthetic_config import (
     POSE_FAMILIES, PoseFamilyWeights, SimulatedDetectorConfig, SyntheticConfig,
 )
@@ -157,7 +159,7 @@ def generate_dataset(
             annotations.append(ann)
         detections.extend(dets)
     info = {
-        "description": "rmpe synthetic people (rmpe.data.synthetic)",
+        "description": IMAGES_DESCRIPTION,
         "version": "1",
         "seed": seed,
         "num_images": int(num_images),

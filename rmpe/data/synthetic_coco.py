@@ -79,6 +79,16 @@ def image_record(image_id: int, file_name: str, width: int, height: int, **extra
     return record
 
 
+#: ``info.description`` of the annotation files rmpe-synth writes (images / video).
+IMAGES_DESCRIPTION = "rmpe synthetic people (rmpe.data.synthetic)"
+VIDEO_DESCRIPTION = "rmpe synthetic video (rmpe.data.synthetic)"
+
+
+def is_synthetic(description: Any) -> bool:
+    """True when an annotation file's ``info.description`` says rmpe-synth wrote it."""
+    return description in (IMAGES_DESCRIPTION, VIDEO_DESCRIPTION)
+
+
 def dataset_dict(images: List[dict], annotations: List[dict], info: Dict[str, Any]) -> Dict[str, Any]:
     """A whole COCO person_keypoints file."""
     return {

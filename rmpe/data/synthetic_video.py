@@ -22,7 +22,7 @@ from ..errors import RMPEError
 from .synthetic_background import add_grain, make_background
 from .synthetic_body import BodyShape, body_points, project, sample_shape
 from .synthetic_pose import PoseParams, empty_pose, walking_angles
-from .synthetic_coco import annotation_record, dataset_dict, detection_records, image_record, write_json
+from .synthetic_coco import VIDEO_DESCRIPTION, annotation_record, dataset_dict, detection_records, image_record, write_json
 from .synthetic_config import SyntheticConfig
 from .synthetic_detector import simulate_detections
 from .synthetic_files import check_seed, encode_image, resolve_config, write_bytes
@@ -245,7 +245,7 @@ def generate_video(
             os.unlink(tmp_video)
 
     info = {
-        "description": "rmpe synthetic video (rmpe.data.synthetic)",
+        "description": VIDEO_DESCRIPTION,
         "version": "1",
         "seed": int(seed),
         "fps": fps,

@@ -225,6 +225,7 @@ class Trainer:
 
     def _setup(self) -> None:
         from ..data.coco import COCOKeypointDataset
+        from ..data.synthetic_coco import is_synthetic
         from ..model import RMPEModel
         from ..pipeline import resolve_device
 
@@ -246,6 +247,11 @@ class Trainer:
         if self.train_set.persons.skipped:
             skipped = ", ".join(f"{v} {k}" for k, v in sorted(self.train_set.persons.skipped.items()))
             self.echo(f"training annotations left out: {skipped}")
+        if c.train.flip and is_synthetic(self.train_set.persons.description):
+            self.echo(
+                "warning: train.flip is on, but rmpe-synth people carry a marking on their left side that "
+                "mirrored crops contradict; set train.flip: false for synthetic data (README: synthetic data)"
+            )
 
         model = RMPEModel.from_config(c)  # loads model.init_from into the SPPE
         self.model = model.to(device)

@@ -186,6 +186,24 @@ def test_init_from_alphapose_style_state_dict(tmp_path, people16):
         assert torch.equal(trainer.model.sppe.state_dict()[k], v), k
 
 
+def test_flip_on_synthetic_data_warns(tmp_path, people16):
+    from rmpe.data.synthetic import generate_dataset
+
+    synth = tmp_path / "synth"
+    generate_dataset(synth, 3, seed=2, size=(160, 120))
+    ann, img = synth / "annotations.json", synth / "images"
+
+    def messages(ann, img, flip):
+        out = []
+        cfg = config_from_dict(tiny_config(ann, img, flip=flip))
+        Trainer(cfg, str(tmp_path / f"w{len(list(tmp_path.iterdir()))}"), echo=out.append)._setup()
+        return [m for m in out if "train.flip" in m]
+
+    assert len(messages(ann, img, True)) == 1  # rmpe-synth marks the left side: mirroring contradicts it
+    assert messages(ann, img, False) == []
+    assert messages(people16[0], people16[1], True) == []  # other data: flip is the usual augmentation
+
+
 @pytest.mark.slow
 def test_mid_epoch_stop_and_resume_equals_uninterrupted(tmp_path, people16):
     """max_steps stops inside epoch 1 (of 4 steps); --resume continues to the same weights."""
