@@ -59,13 +59,15 @@ class GroundTruthDetector(PersonDetector):
 
     @classmethod
     def from_settings(cls, settings: Dict[str, Any]) -> "GroundTruthDetector":
-        """Build from the ``detector:`` settings (uses ann, min_box_size, score_threshold)."""
+        """Build from the ``detector:`` settings (uses ann, min_box_size, score_threshold,
+        require_keypoints)."""
         if settings.get("ann") is None:
             raise DetectorError("detector.type is 'gt' but detector.ann is not set; give the COCO annotation JSON")
         return cls(
             settings["ann"],
             min_box_size=settings.get("min_box_size", 2.0),
             score_threshold=settings.get("score_threshold", 0.0),
+            require_keypoints=settings.get("require_keypoints", False),
         )
 
     def _load(self, data: Dict[str, Any]) -> Dict[int, np.ndarray]:

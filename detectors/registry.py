@@ -21,6 +21,7 @@ file                      -       yes     -
 ann                       -       yes     yes
 score_threshold           yes     yes     yes
 min_box_size              yes     yes     yes
+require_keypoints         -       -       yes
 ========================  ======  ======  ======
 
 A detector-file path given to ``yolo``/``gt``, or an annotation file given to ``yolo``, is
@@ -51,6 +52,7 @@ DETECTOR_DEFAULTS: Dict[str, Any] = {
     "ann": None,
     "score_threshold": 0.0,
     "min_box_size": 2.0,
+    "require_keypoints": False,
 }
 
 _REGISTRY: Dict[str, Callable[[Dict[str, Any]], PersonDetector]] = {}

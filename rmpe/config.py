@@ -103,6 +103,7 @@ class DetectorConfig:
     ann: Optional[str] = None  #: annotation JSON for ``type: gt``
     score_threshold: float = 0.0  #: for ``type: file``
     min_box_size: float = 2.0  #: boxes with a side shorter than this (px) are dropped
+    require_keypoints: bool = False  #: ``type: gt``: only people with labelled keypoints get a box
 
 
 @dataclass

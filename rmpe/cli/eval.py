@@ -53,9 +53,7 @@ def _detector(cfg, boxes: str, ann: str, device):
     if boxes == "gt":
         # The usual ground-truth-box protocol: only people with labelled keypoints get a box
         # (COCOeval ignores the others, so poses there could only count as false positives).
-        from detectors import GroundTruthDetector
-
-        return GroundTruthDetector(ann, min_box_size=cfg.detector.min_box_size, require_keypoints=True)
+        return build_detector(cfg.detector, type="gt", ann=ann, require_keypoints=True)
     if boxes == "detector":
         return build_person_detector(cfg, None, device)
     if boxes.lower().endswith(".json"):

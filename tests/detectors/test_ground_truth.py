@@ -62,6 +62,9 @@ def test_require_keypoints_and_min_size():
     det = build_detector({"type": "gt", "ann": str(ANN_FILE), "min_box_size": 20.0})
     for image_id, d in zip(ids, det(None, ids)):
         np.testing.assert_array_equal(d.boxes, reference_gt(data, image_id, 20.0).astype(np.float32))
+    det = build_detector({"type": "gt", "ann": str(ANN_FILE), "min_box_size": 0.0, "require_keypoints": True})
+    for image_id, d in zip(ids, det(None, ids)):
+        np.testing.assert_array_equal(d.boxes, reference_gt(data, image_id, require_keypoints=True).astype(np.float32))
 
 
 @needs_mini
