@@ -9,68 +9,19 @@ Three lines in a notebook::
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 
-from .config import Config, load_config
+from .config import Config, as_config
 from .errors import RMPEError
 from .pipeline import PosePipeline, StageTimer, resolve_device
-from .sources import ThreadedReader, VideoSource, batched
+from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
-
-
-def as_config(config: Union[None, str, "os.PathLike[str]", Config], overrides: Sequence[str] = ()) -> Config:
-    """A :class:`Config` from a path, an existing Config (copied with overrides), or None (defaults)."""
-    if isinstance(config, Config):
-        if not overrides:
-            return config
-        from .config import apply_overrides, config_from_dict
-
-        return config_from_dict(apply_overrides(config.to_dict(), overrides), "<config> (with --set)")
-    return load_config(config, overrides)
-
-
-def build_model(config: Config, checkpoint: Optional[str], device: torch.device):
-    """The RMPE model of ``config`` with ``checkpoint`` loaded, in eval mode on ``device``.
-
-    ``checkpoint=None`` leaves the weights random (a warning says so).
-    """
-    from .checkpoints import load_model_checkpoint
-    from .model import RMPEModel
-
-    model = RMPEModel.from_config(config, load_init=False)
-    if checkpoint is not None:
-        load_model_checkpoint(model, checkpoint)
-    else:
-        warnings.warn("no checkpoint given: the pose model has random weights", stacklevel=2)
-    return model.to(device).eval()
-
-
-def build_person_detector(config: Config, detector: Any, device: torch.device):
-    """A person detector from an instance, a path (``.json`` detection file or YOLO weights) or the config."""
-    from detectors import build_detector
-    from detectors.base import PersonDetector
-
-    if isinstance(detector, PersonDetector) or callable(detector) and not isinstance(detector, (str, os.PathLike)):
-        return detector
-    overrides = {}
-    if config.detector.device is None and config.detector.type == "yolo":
-        overrides["device"] = str(device)
-    if detector is not None:
-        path = os.fspath(detector)
-        if path.lower().endswith(".json"):
-            overrides.update(type="file", file=path)
-        else:
-            overrides.update(type="yolo", weights=path)
-            if config.detector.device is None:
-                overrides["device"] = str(device)
-    return build_detector(config.detector, **overrides)
 
 
 def read_image(image: ImageLike) -> np.ndarray:
@@ -97,11 +48,12 @@ class PoseEstimator:
             written by ``rmpe-train``. None gives random weights (with a warning).
         detector: None (the config's ``detector`` section), a ``detectors.PersonDetector``,
             a detection results ``.json`` file, or ultralytics YOLO weights (path or name).
-        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
-        flip: flip test (default: ``eval.flip`` of the config).
-        decoder: ``argmax`` or ``dark`` (default: ``codec.decoder``).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` (default: ``device``).
+        flip: flip test (default: ``inference.flip``).
+        decoder: ``argmax`` or ``dark`` (default: ``inference.decoder``).
         overrides: ``key.sub=value`` strings applied to the config.
-        batch: frames per pipeline step for videos (default ``demo.batch``).
+        batch: frames per pipeline step (default ``inference.batch``).
+        profile: time every stage (see :attr:`timer`).
     """
 
     def __init__(
@@ -117,33 +69,22 @@ class PoseEstimator:
         batch: Optional[int] = None,
         profile: bool = False,
     ) -> None:
-        self.config = as_config(config, overrides)
+        flags = [f"{key}={value}" for key, value in (
+            ("inference.flip", None if flip is None else str(bool(flip)).lower()),
+            ("inference.decoder", decoder),
+            ("inference.batch", batch),
+            ("device", device),
+        ) if value is not None]
+        self.config = as_config(config, list(overrides) + flags)
         cfg = self.config
-        self.device = resolve_device(device or cfg.device)
-        self.model = build_model(cfg, checkpoint, self.device)
-        self.detector = build_person_detector(cfg, detector, self.device)
-        self.batch = int(batch or cfg.demo.batch)
-        if self.batch < 1:
-            raise RMPEError(f"batch must be at least 1, got {self.batch}")
+        self.device = resolve_device(cfg.device)
         self.timer = StageTimer(self.device, enabled=profile)
-        keypoint_set = cfg.data.keypoint_set()
-        self.keypoint_set = keypoint_set
-        self.pipeline = PosePipeline(
-            self.model,
-            self.detector,
-            device=self.device,
-            nms=cfg.pose_nms.type,
-            nms_params=cfg.pose_nms,
-            oks_threshold=cfg.pose_nms.oks_threshold,
-            sigmas=keypoint_set.sigmas or None,
-            flip=cfg.eval.flip if flip is None else flip,
-            decoder=decoder or cfg.codec.decoder,
-            sppe_batch=cfg.demo.sppe_batch,
-            score=cfg.eval.score,
-            keypoint_threshold=cfg.eval.keypoint_threshold,
-            half=cfg.demo.half,
-            timer=self.timer,
-        )
+        self.pipeline = PosePipeline.from_config(cfg, checkpoint=checkpoint, detector=detector,
+                                                 device=str(self.device), timer=self.timer)
+        self.model = self.pipeline.model
+        self.detector = self.pipeline.detector
+        self.batch = cfg.inference.batch
+        self.keypoint_set = cfg.data.keypoint_set()
 
     def predict(
         self, images: Union[ImageLike, Sequence[ImageLike]], image_ids: Optional[Sequence[Any]] = None
@@ -171,12 +112,23 @@ class PoseEstimator:
         Frames are decoded on a background thread into a bounded queue and processed in
         batches of ``batch`` frames, so memory stays bounded for any video length.
         """
-        source = VideoSource(path)
+        for frame, people in self.run(VideoSource(path), queue_size):
+            yield frame.index, people
+
+    def run(self, source: Any, queue_size: Optional[int] = None, ids: Any = None) -> Iterator[Tuple[Frame, List[Person]]]:
+        """Iterate over ``(frame, people)`` of a frame source (``rmpe.sources.VideoSource`` or ``ImageSource``).
+
+        Args:
+            source: an iterable of :class:`rmpe.sources.Frame`.
+            queue_size: frames decoded ahead (default ``demo.queue_size``).
+            ids: ``frame -> image id`` for file-based detectors (default: the frame index for
+                videos, the file name for images).
+        """
+        ids = ids or (lambda f: f.index if f.name is None else f.name)
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)
         try:
             for frames in batched(reader, self.batch):
-                people = self.pipeline([f.image for f in frames], [f.index for f in frames])
-                for frame, p in zip(frames, people):
-                    yield frame.index, p
+                people = self.pipeline([f.image for f in frames], [ids(f) for f in frames])
+                yield from zip(frames, people)
         finally:
             reader.close()

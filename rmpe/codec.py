@@ -56,7 +56,7 @@ class HeatmapCodec:
             input_size=config.model.input_size,
             heatmap_size=config.model.heatmap_size,
             sigma=config.codec.sigma,
-            decoder=decoder or config.codec.decoder,
+            decoder=decoder or config.inference.decoder,
         )
 
     @property

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -20,9 +21,63 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from pose_nms import PoseNMSParams
+
 from .data.synthetic_config import SyntheticConfig
-from .errors import RMPEError
+from .errors import RMPEError, user_errors
 from .keypoints import COCO, KeypointSet
+
+
+class Range:
+    """The valid interval of a numeric setting (applied to every element of a list/tuple).
+
+    ``Range(0, None, low_open=True)`` reads "> 0"; ``Range(0, 1)`` reads "in [0, 1]".
+    """
+
+    def __init__(self, low: Optional[float] = None, high: Optional[float] = None, *,
+                 low_open: bool = False, high_open: bool = False) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def contains(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {_num(self.high)}"
+        return "finite"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
+            low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False, high_open: bool = False) -> Any:
+    """A dataclass field with a valid range, checked when a config is loaded.
+
+    Example: ``sigma: float = setting(2.0, low=0, low_open=True)`` (sigma > 0).
+    """
+    meta = {"range": Range(low, high, low_open=low_open, high_open=high_open)}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+POSITIVE = dict(low=0, low_open=True)
+NON_NEGATIVE = dict(low=0)
+PROBABILITY = dict(low=0, high=1)
+AT_LEAST_ONE = dict(low=1)
 
 
 @dataclass
@@ -30,34 +85,34 @@ class ModelConfig:
     """The SPPE and the symmetric STN around it."""
 
     name: str = "fastpose_se50"  #: SPPE registry name (``sppe.build_sppe``)
-    num_keypoints: int = 17
-    input_size: Tuple[int, int] = (256, 192)  #: crop (H, W) in pixels
-    heatmap_size: Tuple[int, int] = (64, 48)  #: heatmap (h, w)
+    num_keypoints: int = setting(17, **AT_LEAST_ONE)  #: keypoints per person (heatmap channels)
+    input_size: Tuple[int, int] = setting((256, 192), low=8)  #: crop (H, W) in pixels
+    heatmap_size: Tuple[int, int] = setting((64, 48), **AT_LEAST_ONE)  #: heatmap (h, w); must be input_size / 4
     pixel_mean: Tuple[float, float, float] = (0.406, 0.457, 0.480)  #: RGB, on [0, 1] pixels
-    pixel_std: Tuple[float, float, float] = (1.0, 1.0, 1.0)  #: AlphaPose divides by no std
+    pixel_std: Tuple[float, float, float] = setting((1.0, 1.0, 1.0), **POSITIVE)  #: AlphaPose divides by no std
     stn: bool = False  #: wrap the SPPE in the symmetric STN (localisation net + SDTN)
     init_from: Optional[str] = None  #: checkpoint (ours or AlphaPose's) to initialise the SPPE
-    channels_last: bool = False
+    channels_last: bool = False  #: channels-last memory format for the SPPE
 
 
 @dataclass
 class DataConfig:
     """A COCO-format keypoint data set and how people are cropped from it."""
 
-    train_ann: Optional[str] = None
-    train_images: Optional[str] = None
-    val_ann: Optional[str] = None
-    val_images: Optional[str] = None
-    #: keypoint set; ``None`` means COCO-17 (names, pairs, sigmas from ``rmpe.keypoints``)
+    train_ann: Optional[str] = None  #: training annotation JSON (COCO person keypoints)
+    train_images: Optional[str] = None  #: training image folder
+    val_ann: Optional[str] = None  #: validation annotation JSON; also rmpe-eval's default ``--ann``
+    val_images: Optional[str] = None  #: validation image folder; also rmpe-eval's default ``--images``
+    #: keypoint names; ``None`` means COCO-17 (names, pairs, sigmas from ``rmpe.keypoints``)
     keypoint_names: Optional[List[str]] = None
-    flip_pairs: Optional[List[List[int]]] = None
-    skeleton: Optional[List[List[int]]] = None
-    sigmas: Optional[List[float]] = None
-    upper_body_ids: Optional[List[int]] = None
-    lower_body_ids: Optional[List[int]] = None
-    aspect_ratio: float = 0.75  #: crop box w / h
-    box_scale: float = 1.25  #: crop box enlargement
-    num_workers: int = 2
+    flip_pairs: Optional[List[List[int]]] = None  #: left/right keypoint index pairs (custom keypoint sets)
+    skeleton: Optional[List[List[int]]] = None  #: limbs as keypoint index pairs, for drawing
+    sigmas: Optional[List[float]] = None  #: OKS sigmas per keypoint (custom keypoint sets)
+    upper_body_ids: Optional[List[int]] = None  #: keypoints of the upper body (half-body augmentation)
+    lower_body_ids: Optional[List[int]] = None  #: keypoints of the lower body (half-body augmentation)
+    aspect_ratio: float = setting(0.75, **POSITIVE)  #: crop box w / h
+    box_scale: float = setting(1.25, **POSITIVE)  #: crop box enlargement
+    num_workers: int = setting(2, **NON_NEGATIVE)  #: DataLoader worker processes
     skip_bad_images: bool = True  #: warn and count a missing/corrupt image instead of failing
 
     def keypoint_set(self) -> KeypointSet:
@@ -79,10 +134,9 @@ class DataConfig:
 
 @dataclass
 class CodecConfig:
-    """Heatmap targets and decoding (sizes come from the model section)."""
+    """Heatmap targets (sizes come from the model section; the decoder is ``inference.decoder``)."""
 
-    sigma: float = 2.0
-    decoder: Literal["argmax", "dark"] = "argmax"
+    sigma: float = setting(2.0, **POSITIVE)  #: Gaussian target sigma in heatmap pixels
 
 
 @dataclass
@@ -106,87 +160,86 @@ class DetectorConfig:
     require_keypoints: bool = False  #: ``type: gt``: only people with labelled keypoints get a box
 
 
-@dataclass
-class PoseNMSConfig:
-    """Redundant-pose elimination (DESIGN.md section 5)."""
+@dataclass(frozen=True)
+class PoseNMSConfig(PoseNMSParams):
+    """Redundant-pose elimination (docs/pose-nms.md). The constants are ``pose_nms.PoseNMSParams``'s."""
 
-    type: Literal["pose", "oks", "none"] = "pose"
-    delta1: float = 1.0
-    delta2: float = 2.65
-    mu: float = 1.7
-    gamma: float = 22.48
-    score_threshold: float = 0.3
-    match_threshold: int = 5
-    alpha: float = 0.1
-    min_area: float = 0.0
-    distance: Literal["pixel", "normalized"] = "pixel"
-    oks_threshold: float = 0.9
-    params_file: Optional[str] = None  #: YAML written by the parameter search; overrides the above
+    #: ``parametric`` (RMPE's parametric pose NMS), ``oks`` (greedy OKS NMS) or ``none``
+    type: Literal["parametric", "oks", "none"] = "parametric"
+    oks_threshold: float = setting(0.9, **PROBABILITY)  #: OKS above which ``oks`` NMS suppresses a pose
+    params_file: Optional[str] = None  #: YAML written by ``rmpe-eval --tune-nms``; overrides the constants
 
 
 @dataclass
 class ProposalsConfig:
     """Which boxes the SPPE is trained on."""
 
-    type: Literal["gt", "jitter", "pgpg"] = "gt"
+    type: Literal["gt", "jitter", "pgpg"] = "gt"  #: ground-truth boxes, AlphaPose's jitter, or PGPG proposals
     model: Optional[str] = None  #: PGPG model file (``rmpe-pgpg fit``) for ``type: pgpg``
-    probability: float = 1.0  #: chance a sample uses a generated proposal instead of the GT box
+    probability: float = setting(1.0, **PROBABILITY)  #: chance a sample uses a generated proposal instead of the GT box
 
 
 @dataclass
 class TrainConfig:
     """Training recipe; defaults are AlphaPose's FastPose-50 COCO recipe."""
 
-    epochs: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_steps: List[int] = field(default_factory=lambda: [90, 120])
-    lr_factor: float = 0.1
-    warmup_epochs: float = 0.0
-    loss_weight: float = 0.5  #: multiplier of the visibility-weighted heatmap MSE
-    parallel_sppe_weight: float = 1.0  #: weight of the frozen parallel-SPPE loss (needs model.stn)
-    scale_factor: float = 0.3
-    rotation_factor: float = 40.0
-    rotation_prob: float = 0.6
-    flip: bool = True
-    half_body_prob: float = 0.0
-    half_body_min_joints: int = 8
-    photometric: bool = False
+    epochs: int = setting(200, **AT_LEAST_ONE)  #: passes over the training people
+    batch_size: int = setting(32, **AT_LEAST_ONE)  #: crops per optimiser step (per process)
+    lr: float = setting(1e-3, **POSITIVE)  #: Adam learning rate
+    weight_decay: float = setting(0.0, **NON_NEGATIVE)  #: Adam weight decay
+    lr_steps: List[int] = setting(default_factory=lambda: [90, 120], **NON_NEGATIVE)  #: epochs where the rate is multiplied by lr_factor
+    lr_factor: float = setting(0.1, **POSITIVE)  #: learning-rate multiplier at each step
+    warmup_epochs: float = setting(0.0, **NON_NEGATIVE)  #: linear warm-up length in epochs
+    loss_weight: float = setting(0.5, **NON_NEGATIVE)  #: multiplier of the visibility-weighted heatmap MSE
+    parallel_sppe_weight: float = setting(1.0, **NON_NEGATIVE)  #: weight of the frozen parallel-SPPE loss (needs model.stn)
+    scale_factor: float = setting(0.3, low=0, high=1, high_open=True)  #: scale jitter: box scale in 1 +- this
+    rotation_factor: float = setting(40.0, low=0, high=180)  #: rotation jitter in degrees
+    rotation_prob: float = setting(0.6, **PROBABILITY)  #: chance a sample is rotated
+    flip: bool = True  #: mirror augmentation with flip pairs (keep off for rmpe-synth data)
+    half_body_prob: float = setting(0.0, **PROBABILITY)  #: chance of a half-body crop
+    half_body_min_joints: int = setting(8, **NON_NEGATIVE)  #: visible joints a person needs for a half-body crop
+    photometric: bool = False  #: brightness/contrast/colour jitter
     proposals: ProposalsConfig = field(default_factory=ProposalsConfig)
     amp: bool = True  #: mixed precision on CUDA (ignored on the CPU)
-    seed: int = 0
-    deterministic: bool = False
-    val_interval: int = 1
-    log_interval: int = 20
-    max_samples: Optional[int] = None  #: use only the first N training samples
-    max_minutes: Optional[float] = None  #: stop after this much wall time
+    seed: int = 0  #: seed of sampling, augmentation and initialisation
+    deterministic: bool = False  #: deterministic cuDNN kernels
+    val_interval: int = setting(1, **AT_LEAST_ONE)  #: validate every N epochs
+    log_interval: int = setting(20, **AT_LEAST_ONE)  #: log every N optimiser steps
+    max_samples: Optional[int] = setting(None, **AT_LEAST_ONE)  #: use only the first N training samples
+    max_minutes: Optional[float] = setting(None, **POSITIVE)  #: stop (with a resumable checkpoint) after this much wall time
+
+
+@dataclass
+class InferenceConfig:
+    """How boxes become poses: shared by rmpe-demo, rmpe-eval, training validation and the API."""
+
+    flip: bool = False  #: flip test: average with the mirrored crop's heatmaps
+    decoder: Literal["argmax", "dark"] = "argmax"  #: heatmap decoder
+    batch: int = setting(8, **AT_LEAST_ONE)  #: frames (images) per pipeline step and detector call
+    sppe_batch: int = setting(64, **AT_LEAST_ONE)  #: crops per SPPE call
+    half: bool = False  #: fp16 autocast for the pose network on CUDA (ignored on the CPU)
+    #: person score written to results: ``pose_nms`` (mean + box score + 1.25 x max keypoint
+    #: score), ``box``, or ``box_x_keypoints`` (box score x mean keypoint score above
+    #: ``keypoint_threshold``)
+    score: Literal["pose_nms", "box", "box_x_keypoints"] = "pose_nms"
+    keypoint_threshold: float = setting(0.2, **PROBABILITY)  #: for ``score: box_x_keypoints``
 
 
 @dataclass
 class EvalConfig:
-    """rmpe-eval settings."""
+    """rmpe-eval and training validation: which boxes the people come from."""
 
     boxes: str = "gt"  #: ``gt``, ``detector`` or a detection results JSON path
-    flip: bool = False
-    batch: int = 64
-    #: person score written to results: ``pose_nms`` (DESIGN.md formula), ``box``, or
-    #: ``box_x_keypoints`` (box score x mean keypoint score above ``keypoint_threshold``)
-    score: Literal["pose_nms", "box", "box_x_keypoints"] = "pose_nms"
-    keypoint_threshold: float = 0.2
 
 
 @dataclass
 class DemoConfig:
-    """rmpe-demo settings."""
+    """rmpe-demo's outputs and drawing."""
 
-    batch: int = 8  #: frames per detector call and pipeline step
-    sppe_batch: int = 64  #: crops per SPPE call
-    keypoint_threshold: float = 0.3  #: keypoints drawn above this score
-    show_boxes: bool = False
-    format: Literal["alphapose", "coco", "openpose"] = "alphapose"
-    queue_size: int = 32  #: frames buffered between threads
-    half: bool = False  #: fp16 autocast for the pose model on CUDA
+    format: Literal["alphapose", "coco", "openpose"] = "alphapose"  #: results JSON layout
+    draw_threshold: float = setting(0.3, **PROBABILITY)  #: keypoints drawn above this score
+    show_boxes: bool = False  #: draw detector boxes and person scores
+    queue_size: int = setting(32, **AT_LEAST_ONE)  #: frames buffered between the reader, pipeline and writer threads
 
 
 @dataclass
@@ -198,6 +251,7 @@ class Config:
     codec: CodecConfig = field(default_factory=CodecConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     pose_nms: PoseNMSConfig = field(default_factory=PoseNMSConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
@@ -207,6 +261,27 @@ class Config:
     def to_dict(self) -> Dict[str, Any]:
         """Plain nested dict (tuples as lists), safe to dump as YAML or store in a checkpoint."""
         return _to_plain(dataclasses.asdict(self))
+
+    def check(self, source: str = "<config>") -> None:
+        """Rules that tie keys together (each key's own range is checked while loading)."""
+        hm = tuple(self.model.heatmap_size)
+        expect = (self.model.input_size[0] // 4, self.model.input_size[1] // 4)
+        if hm != expect:
+            raise RMPEError(f"{source}: model.heatmap_size {list(hm)} must be model.input_size / 4 = {list(expect)}")
+
+
+#: Keys that moved when the config was grouped by pipeline stage: old dotted key -> new one.
+MOVED_KEYS: Dict[str, str] = {
+    "codec.decoder": "inference.decoder",
+    "eval.flip": "inference.flip",
+    "eval.batch": "inference.sppe_batch",
+    "eval.score": "inference.score",
+    "eval.keypoint_threshold": "inference.keypoint_threshold",
+    "demo.batch": "inference.batch",
+    "demo.sppe_batch": "inference.sppe_batch",
+    "demo.half": "inference.half",
+    "demo.keypoint_threshold": "demo.draw_threshold",
+}
 
 
 def _to_plain(value: Any) -> Any:
@@ -289,26 +364,50 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     raise TypeError(f"config type {tp!r} of '{key}' is not supported")  # internal bug
 
 
+def _check_range(value: Any, spec: Range, key: str, source: str) -> None:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if item is None or isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if not spec.contains(float(item)):
+            raise RMPEError(f"{source}: key '{key}' must be {spec}, got {value!r}")
+
+
 def _build(cls: type, data: Dict[str, Any], prefix: str, source: str) -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else str(name)
-        if name not in names:
-            known = ", ".join(sorted(names))
+        if name not in fields:
+            if key in MOVED_KEYS:
+                raise RMPEError(f"{source}: key '{key}' has moved: use '{MOVED_KEYS[key]}'")
+            known = ", ".join(sorted(fields))
             raise RMPEError(f"{source}: unknown key '{key}' (known here: {known})")
         kwargs[name] = _convert(value, hints[name], key, source)
-    return cls(**kwargs)
+        spec = fields[name].metadata.get("range")
+        if spec is not None:
+            _check_range(kwargs[name], spec, key, source)
+    try:
+        return cls(**kwargs)
+    except user_errors() as exc:  # a component's settings dataclass checks its own values
+        raise RMPEError(f"{source}: {prefix or 'config'}: {exc}") from None
 
 
 def config_from_dict(data: Optional[Dict[str, Any]], source: str = "<dict>") -> Config:
-    """Build a :class:`Config` from a nested dict; missing keys keep their defaults."""
+    """Build a :class:`Config` from a nested dict; missing keys keep their defaults.
+
+    Raises:
+        RMPEError: an unknown or moved key, a wrong type or a value out of range, naming the
+            dotted key and ``source``.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise RMPEError(f"{source}: a config must be a mapping of sections, got {type(data).__name__}")
-    return _build(Config, data, "", source)
+    config = _build(Config, data, "", source)
+    config.check(source)
+    return config
 
 
 def _parse_override(text: str) -> Tuple[List[str], Any]:
@@ -369,6 +468,15 @@ def load_config(
         raise RMPEError(f"{source}: a config must be a mapping of sections")
     data = apply_overrides(data, overrides)
     return config_from_dict(data, source if not overrides else f"{source} (with --set)")
+
+
+def as_config(config: Union[None, str, os.PathLike, Config], overrides: Sequence[str] = ()) -> Config:
+    """A :class:`Config` from a YAML path, an existing Config (copied, with overrides), or None (defaults)."""
+    if isinstance(config, Config):
+        if not overrides:
+            return config
+        return config_from_dict(apply_overrides(config.to_dict(), overrides), "<config> (with --set)")
+    return load_config(config, overrides)
 
 
 def save_config(config: Config, path: Union[str, os.PathLike]) -> None:

@@ -191,7 +191,7 @@ class RMPEModel(nn.Module):
             flip_pairs=keypoint_set.flip_pairs,
             aspect_ratio=config.data.aspect_ratio,
             box_scale=config.data.box_scale,
-            batch=config.eval.batch,
+            batch=config.inference.sppe_batch,
         )
         if load_init and m.init_from:
             model.load_sppe_checkpoint(m.init_from)

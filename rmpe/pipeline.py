@@ -1,15 +1,20 @@
-"""The inference pipeline shared by the demo, the Python API and evaluation.
+"""The inference pipeline shared by the demo, the Python API, evaluation and training validation.
 
 For a batch of frames: person detection (one detector call), crops of every person of the
 batch in one device call, the SPPE in batches, decoding and SDTN on the device (all inside
 :meth:`rmpe.model.RMPEModel.predict`), then redundant-pose removal per image.
+
+:meth:`PosePipeline.from_config` is the one place that turns a config (the ``inference:``,
+``pose_nms:`` and ``detector:`` sections) into a pipeline.
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +22,12 @@ import torch
 from .crop import frames_to_tensor
 from .errors import RMPEError
 from .structures import Person
+
+if TYPE_CHECKING:
+    from .config import Config
+
+#: Values of ``pose_nms.type`` / ``--nms``.
+NMS_TYPES = ("parametric", "oks", "none")
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
@@ -91,14 +102,16 @@ class PosePipeline:
         model: an :class:`rmpe.model.RMPEModel` (anything with the same ``predict``).
         detector: a ``detectors.PersonDetector`` (called as ``detector(images, image_ids=...)``).
         device: where crops, the SPPE and decoding run.
-        nms: ``pose`` (parametric pose NMS), ``oks`` (greedy OKS NMS) or ``none``.
-        nms_params: parameters for pose NMS (a ``PoseNMSConfig`` or ``pose_nms.PoseNMSParams``).
+        nms: ``parametric`` (RMPE's parametric pose NMS), ``oks`` (greedy OKS NMS) or ``none``.
+        nms_params: ``pose_nms.PoseNMSParams`` (or the config's ``pose_nms`` section, a subclass
+            of it, whose ``params_file`` then replaces the constants); None: the defaults.
         oks_threshold: OKS above which ``oks`` NMS suppresses a pose.
         sigmas: OKS sigmas for ``oks`` NMS (default COCO-17).
         flip: flip test (mirrored crops averaged in).
         decoder: ``argmax`` / ``dark`` (None: the model codec's).
         sppe_batch: crops per SPPE forward.
         score: person ranking score mode (see :func:`person_scores`).
+        keypoint_threshold: keypoint score threshold of the ``box_x_keypoints`` score.
         half: fp16 autocast for the SPPE on CUDA.
         timer: optional :class:`StageTimer`.
     """
@@ -109,7 +122,7 @@ class PosePipeline:
         detector: Any,
         *,
         device: torch.device | str = "cpu",
-        nms: str = "pose",
+        nms: str = "parametric",
         nms_params: Any = None,
         oks_threshold: float = 0.9,
         sigmas: Optional[Sequence[float]] = None,
@@ -121,8 +134,8 @@ class PosePipeline:
         half: bool = False,
         timer: Optional[StageTimer] = None,
     ) -> None:
-        if nms not in ("pose", "oks", "none"):
-            raise RMPEError(f"unknown NMS '{nms}' (use pose, oks or none)")
+        if nms not in NMS_TYPES:
+            raise RMPEError(f"unknown NMS '{nms}' (use {', '.join(NMS_TYPES)})")
         self.model = model
         self.detector = detector
         self.device = torch.device(device)
@@ -137,16 +150,58 @@ class PosePipeline:
         self.half = half and self.device.type == "cuda"
         self.timer = timer or StageTimer(self.device, enabled=False)
         self.nms_params = None
-        if nms == "pose":
+        if nms == "parametric":
             from pose_nms import PoseNMSParams, load_params
 
             params_file = getattr(nms_params, "params_file", None)
-            if params_file:
-                self.nms_params = load_params(params_file)
-            elif nms_params is None or isinstance(nms_params, PoseNMSParams):
-                self.nms_params = nms_params or PoseNMSParams()
-            else:
-                self.nms_params = PoseNMSParams.from_config(nms_params)
+            self.nms_params = load_params(params_file) if params_file else (nms_params or PoseNMSParams())
+
+    @classmethod
+    def from_config(
+        cls,
+        config: "Config",
+        *,
+        model: Any = None,
+        checkpoint: Optional[str] = None,
+        detector: Any = None,
+        device: Optional[str] = None,
+        timer: Optional[StageTimer] = None,
+    ) -> "PosePipeline":
+        """The pipeline a config describes.
+
+        Reads ``inference:`` (flip, decoder, sppe_batch, half, score, keypoint_threshold),
+        ``pose_nms:``, ``detector:``, ``data:`` (the keypoint set's OKS sigmas) and ``device``.
+
+        Args:
+            config: the experiment config.
+            model: an RMPE model to use as it is (its device is kept); None builds the
+                config's model and loads ``checkpoint`` into it (random weights, with a
+                warning, when there is none).
+            detector: None (the config's ``detector:`` section), a ``detectors.PersonDetector``
+                (or any callable with its signature), a detection results ``.json`` path, or
+                ultralytics YOLO weights (path or name).
+            device: overrides ``config.device``.
+        """
+        dev = resolve_device(device or config.device)
+        if model is None:
+            model = load_model(config, checkpoint, dev)
+        inf = config.inference
+        return cls(
+            model,
+            build_person_detector(config, detector, dev),
+            device=dev,
+            nms=config.pose_nms.type,
+            nms_params=config.pose_nms,
+            oks_threshold=config.pose_nms.oks_threshold,
+            sigmas=config.data.keypoint_set().sigmas or None,
+            flip=inf.flip,
+            decoder=inf.decoder,
+            sppe_batch=inf.sppe_batch,
+            score=inf.score,
+            keypoint_threshold=inf.keypoint_threshold,
+            half=inf.half,
+            timer=timer,
+        )
 
     # ------------------------------------------------------------------ stages
 
@@ -220,7 +275,7 @@ class PosePipeline:
         splits = lambda t: torch.split(t, counts)  # noqa: E731
         per_image = list(zip(splits(kp), splits(kp_scores), splits(boxes), splits(box_scores)))
         out: List[List[Person]] = []
-        if self.nms == "pose":
+        if self.nms == "parametric":
             from pose_nms import batched_parametric_pose_nms
 
             results = batched_parametric_pose_nms(
@@ -263,3 +318,41 @@ class PosePipeline:
             Person(keypoints=kp3[i], box=boxes[i], score=float(scores[i]), box_score=float(box_scores[i]), merged=merged[i])
             for i in range(kp3.shape[0])
         ]
+
+
+def load_model(config: "Config", checkpoint: Optional[str], device: torch.device):
+    """The RMPE model of ``config`` with ``checkpoint`` loaded, in eval mode on ``device``.
+
+    ``checkpoint=None`` leaves the weights random (a warning says so).
+    """
+    from .checkpoints import load_model_checkpoint
+    from .model import RMPEModel
+
+    model = RMPEModel.from_config(config, load_init=False)
+    if checkpoint is not None:
+        load_model_checkpoint(model, checkpoint)
+    else:
+        warnings.warn("no checkpoint given: the pose model has random weights", stacklevel=2)
+    return model.to(device).eval()
+
+
+def build_person_detector(config: "Config", detector: Any, device: torch.device):
+    """A person detector from an instance, a path (``.json`` detection file or YOLO weights) or the config.
+
+    A YOLO detector without its own ``detector.device`` runs on the pipeline's ``device``.
+    """
+    from detectors import build_detector
+    from detectors.base import PersonDetector
+
+    if isinstance(detector, PersonDetector) or callable(detector) and not isinstance(detector, (str, os.PathLike)):
+        return detector
+    overrides: Dict[str, Any] = {}
+    if detector is not None:
+        path = os.fspath(detector)
+        if path.lower().endswith(".json"):
+            overrides.update(type="file", file=path)
+        else:
+            overrides.update(type="yolo", weights=path)
+    if config.detector.device is None and overrides.get("type", config.detector.type) == "yolo":
+        overrides["device"] = str(device)
+    return build_detector(config.detector, **overrides)

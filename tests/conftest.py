@@ -10,11 +10,34 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 
 
+#: Skip reason of every test that needs ../shared (real images, annotations, reference layouts).
+NEEDS_SHARED = "needs ../shared/data, the real test material CI lays beside the checkout"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside the checkout")
+        pytest.skip(NEEDS_SHARED)
     return SHARED_DATA
+
+
+_shared_skips = []
+
+
+def pytest_runtest_logreport(report):
+    """Remember data tests that skipped: with ../shared present that is a failure (a moved or
+    renamed file, not a missing folder), so the checks on real data cannot vanish silently."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[-1])
+        if "shared" in reason.lower():
+            _shared_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _shared_skips and SHARED_DATA.is_dir():
+        lines = "\n  ".join(_shared_skips[:20])
+        print(f"\nerror: {SHARED_DATA} is present but {len(_shared_skips)} data tests skipped:\n  {lines}")
+        session.exitstatus = 1
 
 
 SMALL_MODEL = [

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -12,6 +13,7 @@ import warnings
 from typing import List, Optional
 
 from ..errors import RMPEError, cli_main
+from .options import add_config_args, add_inference_args, config_from_args
 
 WEIGHTS_HELP = (
     "no pose checkpoint given: pass --checkpoint FILE, either AlphaPose's FastPose-50 weights "
@@ -31,7 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--images", help="folder of images (sorted by name)")
     src.add_argument("--webcam", type=int, metavar="N", help="webcam index")
     p.add_argument("--checkpoint", help="pose model weights (AlphaPose FastPose .pth or rmpe-train checkpoint)")
-    p.add_argument("--config", default=None, help="experiment YAML (default: built-in FastPose-50 COCO settings)")
     p.add_argument("--detector", default=None,
                    help="person detector: ultralytics weights (.pt/.yaml/.onnx, path or name) or a COCO detection results .json "
                         "(image_id = frame index for videos, file name or COCO id for images); default: config's detector")
@@ -39,17 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="results JSON (JSON Lines in FILE.partial.jsonl while running)")
     p.add_argument("--format", choices=("alphapose", "coco", "openpose"), default=None,
                    help="JSON layout (default: demo.format of the config, alphapose)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--batch", type=int, default=None, help="frames per pipeline step (default demo.batch)")
-    p.add_argument("--flip", action="store_true", help="flip test: average with mirrored crops")
-    p.add_argument("--decoder", choices=("argmax", "dark"), default=None, help="heatmap decoder (default codec.decoder)")
-    p.add_argument("--threshold", type=float, default=None, help="draw keypoints above this score (default demo.keypoint_threshold)")
-    p.add_argument("--show-boxes", action="store_true", help="draw detector boxes and person scores")
+    p.add_argument("--threshold", type=float, default=None, help="draw keypoints above this score (default demo.draw_threshold)")
+    p.add_argument("--show-boxes", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw detector boxes and person scores (default demo.show_boxes)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--profile", action="store_true", help="print per-stage times at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, repeatable (e.g. --set pose_nms.type=oks)")
+    add_config_args(p)
+    add_inference_args(p)
     return p
 
 
@@ -81,72 +78,61 @@ def _outputs(args, source, cfg):
 @cli_main
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.batch is not None and args.batch < 1:
-        raise RMPEError(f"--batch must be at least 1, got {args.batch}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise RMPEError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.checkpoint is None:
         raise RMPEError(WEIGHTS_HELP)
-    from ..api import PoseEstimator, as_config
+    from ..api import PoseEstimator
 
-    cfg = as_config(args.config, args.overrides)
+    cfg = config_from_args(args)
     source = _source(args)  # bad input fails before models load
     if not os.path.isfile(args.checkpoint):
         raise RMPEError(f"checkpoint not found: {args.checkpoint}")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        est = PoseEstimator(
-            cfg, checkpoint=args.checkpoint, detector=args.detector, device=args.device,
-            flip=args.flip or None, decoder=args.decoder, batch=args.batch, profile=args.profile,
-        )
-    fmt = args.format or cfg.demo.format
+        est = PoseEstimator(cfg, checkpoint=args.checkpoint, detector=args.detector, profile=args.profile)
     video_path, image_out = _outputs(args, source, cfg)
     single_file = isinstance(image_out, tuple)
     from ..outputs import OutputWorker
-    from ..sources import ThreadedReader, VideoSource, batched
+    from ..sources import VideoSource
 
     is_video = isinstance(source, VideoSource)
     worker = OutputWorker(
         video_path=video_path,
         image_dir=(os.path.dirname(os.path.abspath(image_out[1])) if single_file else image_out),
         json_path=args.json,
-        fmt=fmt,
+        fmt=args.format or cfg.demo.format,
         fps=getattr(source, "fps", 25.0),
         size=getattr(source, "size", None),
-        threshold=cfg.demo.keypoint_threshold if args.threshold is None else args.threshold,
-        show_boxes=args.show_boxes or cfg.demo.show_boxes,
+        threshold=cfg.demo.draw_threshold if args.threshold is None else args.threshold,
+        show_boxes=cfg.demo.show_boxes if args.show_boxes is None else args.show_boxes,
         skeleton=est.keypoint_set.skeleton or None,
         queue_size=cfg.demo.queue_size,
     )
     total = getattr(source, "frame_count", None)
-    if args.max_frames is not None and total is not None:
-        total = min(total, args.max_frames)
+    if args.max_frames is not None:
+        total = args.max_frames if total is None else min(total, args.max_frames)
+    frames = itertools.islice(source, args.max_frames) if args.max_frames is not None else source
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True, desc="rmpe-demo")
-    reader = ThreadedReader(source, cfg.demo.queue_size)
     frames_done = 0
     people_total = 0
     start = time.perf_counter()
     interrupted = False
     try:
-        for frames in batched(reader, est.batch):
-            if args.max_frames is not None:
-                frames = frames[: max(0, args.max_frames - frames_done)]
-                if not frames:
-                    break
-            ids = [f.index if is_video else f.name for f in frames]
-            people = est.pipeline([f.image for f in frames], ids)
-            for frame, p in zip(frames, people):
-                if single_file:
-                    frame.name = os.path.basename(image_out[1])
-                worker.put(frame, p, image_id=frame.index if is_video else frame.name)
-                people_total += len(p)
-            frames_done += len(frames)
-            bar.update(len(frames))
+        for frame, people in est.run(frames):
+            image_id = frame.index if is_video else frame.name
+            if single_file:
+                frame.name = os.path.basename(image_out[1])
+            worker.put(frame, people, image_id=image_id)
+            people_total += len(people)
+            frames_done += 1
+            bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        reader.close()
         bar.close()
         worker.close()
     elapsed = time.perf_counter() - start

@@ -326,9 +326,9 @@ class Trainer:
             ks = c.data.keypoint_set()
             self.validator = Validator(
                 self.val_set,
-                batch_size=c.eval.batch,
+                batch_size=c.inference.sppe_batch,
                 num_workers=c.data.num_workers,
-                flip=c.eval.flip,
+                flip=c.inference.flip,
                 amp=self.use_amp,
                 sigmas=ks.sigmas if c.data.keypoint_names is not None else None,
                 warn=self.echo,

@@ -1,178 +1,91 @@
-"""Validation during training: ground-truth boxes -> crops -> model -> COCO keypoint AP.
+"""Validation during training: exactly what ``rmpe-eval`` computes on the validation set.
 
-Each validation person is cropped in the DataLoader workers exactly like a training sample
-without augmentation (crop box of the ground-truth box, ``cv2.warpAffine``). The model runs
-on the crops (with the STN: theta from the crop, crop' resampled from the crop), heatmaps
-are decoded with the shared codec, and keypoints go back to the image through
-``M^-1 @ theta @ S`` (:func:`rmpe.stn.heatmap_to_image_matrices`). The person score written
-to the results is the mean of its keypoint scores (one result per ground-truth person, so no
-pose NMS is involved). The results are scored by :func:`rmpe.evaluation.evaluate`.
+The validator runs the model being trained through :func:`rmpe.eval_runner.predict_dataset`
+and :func:`rmpe.eval_runner.score_results`, the functions ``rmpe-eval`` uses, with the
+pipeline :meth:`rmpe.pipeline.PosePipeline.from_config` builds from the same config: ground-
+truth boxes of the people with labelled keypoints, the ``inference:`` settings (flip test,
+decoder, SPPE batch, person score) and ``pose_nms:``. Results are written by the one COCO
+writer (:func:`rmpe.formats.to_coco`), so the AP of a checkpoint's validation equals
+``rmpe-eval --config C --checkpoint W --boxes gt`` on the same images.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from ..crop import sample_affine
+from ..eval_runner import load_dataset_images, predict_dataset, score_results
 
-
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
-
-
-@torch.no_grad()
-def predict_crops(
-    model: torch.nn.Module,
-    crops: torch.Tensor,
-    matrices: torch.Tensor,
-    *,
-    flip: bool = False,
-    amp: bool = False,
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Keypoints in image pixels from crops taken with known matrices.
-
-    Args:
-        model: :class:`rmpe.model.RMPEModel` (or its DDP wrapper), in eval mode.
-        crops: (N,3,H,W) raw RGB crops, float in [0, 1], on the model's device.
-        matrices: (N,3,3) image px -> crop px of each crop.
-        flip: average with the mirrored crop's heatmaps (flip test).
-        amp: fp16 autocast for the networks on CUDA.
-
-    Returns:
-        keypoints (N,K,2) float32 in image pixels and scores (N,K) float32.
-    """
-    core = _core(model)
-    theta = None
-    x = crops
-    if getattr(core, "stn", None) is not None:
-        theta = core.predict_theta(x)
-        x = sample_affine(x, theta)
-    return core.keypoints_from_crops(x, matrices, theta, flip=flip, amp=amp)
-
-
-def results_from_predictions(
-    image_ids: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, category_id: int = 1
-) -> List[Dict[str, Any]]:
-    """COCO keypoint results, one per person, score = mean keypoint score.
-
-    Args:
-        image_ids: (P,) COCO image ids.
-        keypoints: (P,K,2) image pixels.
-        scores: (P,K) keypoint scores.
-        category_id: the keypoint category's id.
-    """
-    flat = np.concatenate([keypoints, scores[..., None]], axis=-1).reshape(len(keypoints), -1)
-    person = scores.mean(axis=1)
-    return [
-        {
-            "image_id": int(i),
-            "category_id": int(category_id),
-            "keypoints": [float(v) for v in row],
-            "score": float(s),
-        }
-        for i, row, s in zip(image_ids.tolist(), flat, person.tolist())
-    ]
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class Validator:
-    """Runs validation on a :class:`rmpe.data.coco.COCOKeypointDataset` (no augmentation).
+    """COCO keypoint AP of a model on the config's validation set (``data.val_ann``, ``data.val_images``).
 
     Args:
-        dataset: the validation data set (ground-truth boxes).
-        batch_size: crops per model call.
-        num_workers: DataLoader workers.
-        flip: flip test.
-        amp: fp16 on CUDA.
-        sigmas: OKS sigmas of the keypoint set (None: COCO's).
-        warn: called with a message for every unreadable image.
+        config: the experiment config; its ``inference:`` and ``pose_nms:`` sections say how
+            boxes become poses, as in ``rmpe-eval``.
+        warn: called once with a message for every unreadable validation image.
     """
 
-    def __init__(
-        self,
-        dataset,
-        *,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        flip: bool = False,
-        amp: bool = False,
-        sigmas: Optional[Tuple[float, ...]] = None,
-        warn: Callable[[str], None] = print,
-    ) -> None:
-        from ..evaluation import load_coco
-
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
-        self.flip = bool(flip)
-        self.amp = bool(amp)
-        self.sigmas = tuple(sigmas) if sigmas else None
+    def __init__(self, config: "Config", *, warn: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.dataset = load_dataset_images(config.data.val_ann, config.data.val_images)
+        self.sigmas = config.data.keypoint_set().sigmas or None
         self.warn = warn
-        self.coco = load_coco(dataset.persons.ann_file)
-        cats = [c for c in dataset.persons.categories if c.get("keypoints")]
-        self.category_id = int(cats[0]["id"]) if cats else 1
         self.bad_seen: set = set()
 
-    def loader(self, pin_memory: bool = False) -> DataLoader:
-        from ..data.coco import collate_samples
+    def __len__(self) -> int:
+        """Number of validation images."""
+        return len(self.dataset.ids)
 
-        from .engine import worker_init
+    def predict(self, model: torch.nn.Module, device: torch.device, progress: Any = None) -> list:
+        """COCO results of every readable validation image, in image-id order.
 
-        return DataLoader(
-            self.dataset,
-            batch_size=self.batch_size,
-            shuffle=False,
-            num_workers=self.num_workers,
-            collate_fn=collate_samples,
-            pin_memory=pin_memory,
-            worker_init_fn=worker_init if self.num_workers > 0 else None,
-        )
+        Args:
+            model: :class:`rmpe.model.RMPEModel` (or its DDP wrapper); it is put in eval mode
+                for the call and back in its previous mode after it.
+            progress: called with the number of images done after every batch.
+        """
+        from ..eval_runner import box_source
+        from ..pipeline import PosePipeline
 
-    def predict(self, model: torch.nn.Module, device: torch.device, progress: Any = None) -> List[Dict[str, Any]]:
-        """COCO results for every readable validation person, in data set order."""
-        from ..errors import RMPEError
-
-        core = _core(model)
+        core = getattr(model, "module", model)
         was_training = core.training
         core.eval()
-        ids, kps, scs = [], [], []
         try:
-            for batch in self.loader(pin_memory=device.type == "cuda"):
-                if batch["errors"]:
-                    raise RMPEError(batch["errors"][0])
-                for path in batch["bad"]:
-                    if path not in self.bad_seen:
-                        self.bad_seen.add(path)
-                        self.warn(f"warning: validation image {path} is missing or unreadable; its people are left out")
-                valid = batch["valid"]
-                if not bool(valid.any()):
-                    continue
-                crops = batch["image"][valid].to(device, non_blocking=True).float().div_(255.0)
-                kp, sc = predict_crops(core, crops, batch["matrix"][valid], flip=self.flip, amp=self.amp)
-                ids.append(self.dataset.persons.image_ids[batch["index"][valid].numpy()])
-                kps.append(kp.cpu().numpy())
-                scs.append(sc.cpu().numpy())
-                if progress is not None:
-                    progress(int(valid.sum()))
+            detector = box_source(self.config, "gt", self.dataset.ann_file, device)
+            pipeline = PosePipeline.from_config(self.config, model=core, detector=detector, device=str(device))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                results, missing = predict_dataset(pipeline, self.dataset, self.dataset.ids,
+                                                   self.config.inference.batch, progress or False)
         finally:
             core.train(was_training)
-        if not ids:
-            return []
-        return results_from_predictions(
-            np.concatenate(ids), np.concatenate(kps), np.concatenate(scs), self.category_id
-        )
+        for image_id in missing:
+            path = self.dataset.paths[image_id]
+            if path not in self.bad_seen:
+                self.bad_seen.add(path)
+                self.warn(f"warning: validation image {path} is missing or unreadable; its people are left out")
+        return results
 
     def __call__(self, model: torch.nn.Module, device: torch.device, progress: Any = None) -> Dict[str, Any]:
-        """Validate: returns the COCO statistics (``AP``, ``AP50``, ...), ``num_people`` and ``time_s``."""
-        from ..evaluation import evaluate
-
+        """Validate: the COCO statistics (``AP``, ``AP50``, ...), ``num_people``, ``num_images`` and ``time_s``."""
         start = time.perf_counter()
         results = self.predict(model, device, progress)
-        metrics = evaluate(results, self.coco, sigmas=self.sigmas)
-        out = {k: float(v) for k, v in metrics.items() if k != "stats"}
+        metrics = score_results(results, self.dataset, self.dataset.ids, self.sigmas)
+        out: Dict[str, Any] = {k: float(v) for k, v in metrics.items() if k != "stats"}
         out["num_people"] = len(results)
+        out["num_images"] = len(self.dataset.ids)
         out["time_s"] = time.perf_counter() - start
         return out
+
+    @classmethod
+    def from_config(cls, config: "Config", warn: Callable[[str], None] = print) -> Optional["Validator"]:
+        """The validator of ``config``, or None when it names no validation set."""
+        if not (config.data.val_ann and config.data.val_images):
+            return None
+        return cls(config, warn=warn)

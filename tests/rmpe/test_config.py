@@ -55,9 +55,58 @@ def test_wrong_type_names_key(tmp_path):
     f.write_text("model:\n  input_size: [256]\n")
     with pytest.raises(RMPEError, match="model.input_size"):
         load_config(f)
-    f.write_text("codec:\n  decoder: soft\n")
-    with pytest.raises(RMPEError, match="codec.decoder"):
+    f.write_text("inference:\n  decoder: soft\n")
+    with pytest.raises(RMPEError, match="inference.decoder"):
         load_config(f)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("codec.decoder=dark", "inference.decoder"),
+    ("eval.flip=true", "inference.flip"),
+    ("eval.batch=8", "inference.sppe_batch"),
+    ("demo.sppe_batch=8", "inference.sppe_batch"),
+    ("demo.batch=2", "inference.batch"),
+    ("demo.half=true", "inference.half"),
+    ("eval.score=box", "inference.score"),
+    ("demo.keypoint_threshold=0.5", "demo.draw_threshold"),
+])
+def test_moved_key_names_new_key(old, new):
+    with pytest.raises(RMPEError, match=f"'{old.split('=')[0]}' has moved: use '{new}'"):
+        load_config(overrides=[old])
+
+
+@pytest.mark.parametrize("override, key, rule", [
+    ("codec.sigma=0", "codec.sigma", "> 0"),
+    ("train.lr=nan", "train.lr", "> 0"),
+    ("inference.batch=0", "inference.batch", ">= 1"),
+    ("train.rotation_prob=1.5", "train.rotation_prob", "in [0, 1]"),
+    ("model.input_size=[256, -4]", "model.input_size", ">= 8"),
+    ("model.pixel_std=[1, 0, 1]", "model.pixel_std", "> 0"),
+    ("pose_nms.delta1=-1", "pose_nms", "delta1"),
+    ("pose_nms.oks_threshold=2", "pose_nms.oks_threshold", "in [0, 1]"),
+])
+def test_out_of_range_names_key_and_file(tmp_path, override, key, rule):
+    f = tmp_path / "exp.yaml"
+    f.write_text("model:\n  stn: false\n")
+    with pytest.raises(RMPEError) as info:
+        load_config(f, overrides=[override])
+    message = str(info.value)
+    assert str(f) in message and key in message and rule in message
+
+
+def test_cross_key_rule():
+    with pytest.raises(RMPEError, match="heatmap_size"):
+        load_config(overrides=["model.input_size=[128, 96]"])
+
+
+def test_pose_nms_section_is_the_components_params():
+    from pose_nms import PoseNMSParams
+
+    cfg = load_config(overrides=["pose_nms.gamma=20", "pose_nms.type=oks"])
+    assert isinstance(cfg.pose_nms, PoseNMSParams)
+    assert cfg.pose_nms.gamma == 20.0 and cfg.pose_nms.type == "oks"
+    names = {f for f in PoseNMSParams.__dataclass_fields__}
+    assert names <= set(cfg.to_dict()["pose_nms"])
 
 
 def test_missing_and_malformed_files(tmp_path):
@@ -72,7 +121,7 @@ def test_missing_and_malformed_files(tmp_path):
 def test_set_overrides():
     cfg = load_config(
         ROOT / "configs/coco/fastpose_se50_256x192.yaml",
-        overrides=["train.lr=5e-4", "model.stn=true", "model.input_size=[128, 96]", "train.proposals.type=jitter"],
+        overrides=["train.lr=5e-4", "model.stn=true", "model.input_size=[128, 96]", "model.heatmap_size=[32, 24]", "train.proposals.type=jitter"],
     )
     assert cfg.train.lr == 5e-4 and cfg.model.stn is True
     assert cfg.model.input_size == (128, 96) and cfg.train.proposals.type == "jitter"
@@ -103,7 +152,7 @@ def test_quickstart_world_and_recipe():
     cfg = load_config(ROOT / "configs/synthetic/quickstart.yaml")
     # rmpe-synth marks the left sleeve and trouser leg: a mirrored person is not a person of
     # this world, so the quickstart neither trains on mirrored crops nor flip-tests.
-    assert cfg.train.flip is False and cfg.eval.flip is False
+    assert cfg.train.flip is False and cfg.inference.flip is False
     assert cfg.model.name == "fastpose_se18" and cfg.model.input_size == (128, 96)
     upright = {"standing", "walking", "arms_raised"}
     for index in range(6):

@@ -58,7 +58,7 @@ def test_random_model_writes_results_and_metrics(shared_data, small_model_files,
     assert 0.0 <= saved["AP"] < 0.5  # random weights
 
 
-@pytest.mark.parametrize("nms", ["pose", "oks", "none"])
+@pytest.mark.parametrize("nms", ["parametric", "oks", "none"])
 def test_ground_truth_oracle_scores_one(shared_data, tmp_path, nms):
     folder = shared_data / "mmpose_coco"
     ann = folder / "test_coco.json"
