@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
+from pose_nms.oks import COCO_SIGMAS as _OKS_SIGMAS
+
 COCO_KEYPOINTS: Tuple[str, ...] = (
     "nose",
     "left_eye",
@@ -41,11 +43,9 @@ COCO_SKELETON: Tuple[Tuple[int, int], ...] = (
     (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )
 
-#: Per-keypoint OKS standard deviations used by COCOeval (COCO val2017 values).
-COCO_SIGMAS: Tuple[float, ...] = (
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-    0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
-)
+#: Per-keypoint OKS standard deviations used by COCOeval (COCO val2017 values); defined once,
+#: in the pose-NMS component that needs them without importing rmpe.
+COCO_SIGMAS: Tuple[float, ...] = tuple(_OKS_SIGMAS)
 
 COCO_UPPER_BODY_IDS: Tuple[int, ...] = tuple(range(0, 11))
 COCO_LOWER_BODY_IDS: Tuple[int, ...] = tuple(range(11, 17))
