@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from .data.synthetic_config import SyntheticConfig
+from .data.synthetic.config import SyntheticConfig
 from .errors import RMPEError
 from .keypoints import COCO, KeypointSet
 

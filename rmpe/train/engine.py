@@ -225,7 +225,7 @@ class Trainer:
 
     def _setup(self) -> None:
         from ..data.coco import COCOKeypointDataset
-        from ..data.synthetic_coco import is_synthetic
+        from ..data.synthetic.coco import is_synthetic
         from ..model import RMPEModel
         from ..pipeline import resolve_device
 

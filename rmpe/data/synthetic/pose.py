@@ -1,6 +1,6 @@
 """Postures of the synthetic world: joint angles for each pose family and the walk cycle.
 
-Angles are radians in the body frame of :mod:`rmpe.data.synthetic_body` (u the person's
+Angles are radians in the body frame of :mod:`rmpe.data.synthetic.body` (u the person's
 left, v down, w forward). Per person: trunk ``bend`` (forward flexion at the hips) and
 ``lean`` (sideways); head ``head_yaw`` (turn to the person's left) and ``head_pitch`` (look
 up); per side (index 0 = left, 1 = right) shoulder ``sh_abd`` (abduction: 0 hanging, 180
@@ -15,7 +15,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .synthetic_config import POSE_FAMILIES
+from .config import POSE_FAMILIES
 
 _DEG = np.pi / 180.0
 

@@ -4,7 +4,7 @@ A body is a 3D stick figure measured in standing heights (head top to soles = ab
 built in its own frame ``(u, v, w)``: u the person's left, v down, w forward (out of the
 chest), origin at the pelvis centre. Joint angles (radians) per person:
 
-see :mod:`rmpe.data.synthetic_pose` (trunk bend and lean, head yaw and pitch, shoulder
+see :mod:`rmpe.data.synthetic.pose` (trunk bend and lean, head yaw and pitch, shoulder
 abduction and flexion, elbow bend, hip abduction and flexion, knee bend).
 
 A limb direction with abduction ``a`` (signed outward) and flexion ``f`` is
@@ -21,7 +21,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .synthetic_pose import PoseParams
+from .pose import PoseParams
 
 # Indices of the extra body points after the 17 COCO keypoints.
 NECK, HEAD, PELVIS, L_HAND, R_HAND, L_TOE, R_TOE, HEAD_UP, HEAD_FWD, HEAD_LEFT = range(17, 27)

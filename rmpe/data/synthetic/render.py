@@ -20,7 +20,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .synthetic_body import (
+from .body import (
     CHEST, CHEST_IN, HEAD, HEAD_FWD, HEAD_UP, L_HAND, L_TOE, NECK, NUM_POINTS, PELVIS, R_HAND, R_TOE,
     TORSO_CORNERS, BodyShape,
 )
