@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..crop import sample_affine
+from ..data.loader import build_loader
 
 
 def _core(model: torch.nn.Module) -> torch.nn.Module:
@@ -79,7 +80,7 @@ def results_from_predictions(
 
 
 class Validator:
-    """Runs validation on a :class:`rmpe.data.coco.COCOKeypointDataset` (no augmentation).
+    """Runs validation on a :class:`rmpe.data.dataset.COCOKeypointDataset` (no augmentation).
 
     Args:
         dataset: the validation data set (ground-truth boxes).
@@ -117,19 +118,7 @@ class Validator:
         self.bad_seen: set = set()
 
     def loader(self, pin_memory: bool = False) -> DataLoader:
-        from ..data.coco import collate_samples
-
-        from .engine import worker_init
-
-        return DataLoader(
-            self.dataset,
-            batch_size=self.batch_size,
-            shuffle=False,
-            num_workers=self.num_workers,
-            collate_fn=collate_samples,
-            pin_memory=pin_memory,
-            worker_init_fn=worker_init if self.num_workers > 0 else None,
-        )
+        return build_loader(self.dataset, batch_size=self.batch_size, num_workers=self.num_workers, pin_memory=pin_memory)
 
     def predict(self, model: torch.nn.Module, device: torch.device, progress: Any = None) -> List[Dict[str, Any]]:
         """COCO results for every readable validation person, in data set order."""
