@@ -38,6 +38,7 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -102,9 +103,9 @@ class CocoImages:
         """File path of the image at position ``index`` (``image_dir`` joined with its name)."""
         return os.path.join(self.image_dir, self.file_names[index])
 
-    @property
+    @cached_property
     def paths(self) -> Dict[Any, str]:
-        """Image id -> file path."""
+        """Image id -> file path (built on first use)."""
         return {image_id: self.path(i) for i, image_id in enumerate(self.ids)}
 
 
@@ -148,6 +149,24 @@ class CocoAnnotations:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: The ``bbox`` of an annotation without one: NaN, replaced later where a box is needed.
+_NO_BOX = [math.nan] * 4
+
+
+def _numbers(rows: List[Any], anns: List[Dict[str, Any]], ann_file: str, key: str) -> np.ndarray:
+    """``rows`` (equal-length lists, one per annotation) as a float64 array; RMPEError naming the
+    first annotation whose ``key`` entry holds something other than numbers."""
+    try:
+        return np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    for i, row in enumerate(rows):  # only on a bad file: find the annotation to name
+        if not all(_is_number(v) or (row is _NO_BOX) for v in row):
+            what = "4 numbers [x, y, w, h]" if key == "bbox" else "a flat list [x, y, v] * K of numbers"
+            raise RMPEError(f"{ann_file}: annotation {anns[i].get('id', i)}: '{key}' must be {what}")
+    raise RMPEError(f"{ann_file}: '{key}' entries must hold numbers")
 
 
 def _description(data: Dict[str, Any]) -> str:
@@ -233,21 +252,21 @@ def read_coco_annotations(
     image_ids: List[Any] = []
     person: List[bool] = []
     crowd: List[bool] = []
-    boxes: List[List[float]] = []
-    keypoints: List[Optional[list]] = []
+    boxes: List[Any] = []
+    keypoints: List[Any] = []
     areas: List[float] = []
-    for i, a in enumerate(anns):  # file parsing, once per annotation
+    for i, a in enumerate(anns):  # file parsing, once per annotation; values are converted below
         if not isinstance(a, dict):
             raise RMPEError(f"{ann_file}: an entry of 'annotations' is not an object")
         where = f"{ann_file}: annotation {a.get('id', i)}"
         bbox = a.get("bbox")
         if bbox is None:
-            bbox = [math.nan] * 4
-        elif not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            bbox = _NO_BOX
+        elif not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
             raise RMPEError(f"{where}: 'bbox' must be 4 numbers [x, y, w, h], got {str(bbox)[:80]}")
         kp = a.get("keypoints")
         if kp is not None and kp != []:
-            if not isinstance(kp, list) or len(kp) % 3 or not all(_is_number(v) for v in kp):
+            if not isinstance(kp, list) or len(kp) % 3:
                 raise RMPEError(f"{where}: 'keypoints' must be a flat list [x, y, v] * K of numbers")
             if k is None:
                 k = len(kp) // 3
@@ -260,16 +279,16 @@ def read_coco_annotations(
         image_ids.append(a.get("image_id"))
         person.append(person_ids is None or a.get("category_id") in person_ids)
         crowd.append(bool(a.get("iscrowd", 0)))
-        boxes.append([float(v) for v in bbox])
+        boxes.append(bbox)
         keypoints.append(kp)
         areas.append(float(area) if _is_number(area) and area else math.nan)
 
     k = k or 0
-    kp_arr = np.zeros((len(keypoints), k, 3), dtype=np.float64)
-    for i, kp in enumerate(keypoints):  # file parsing, once per annotation
-        if kp is not None:
-            kp_arr[i] = np.asarray(kp, dtype=np.float64).reshape(k, 3)
-    box_xywh = torch.from_numpy(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    has_keypoints = np.asarray([kp is not None for kp in keypoints], dtype=bool).reshape(-1)
+    no_keypoints = [0.0] * (3 * k)
+    kp_arr = _numbers([no_keypoints if kp is None else kp for kp in keypoints], anns, ann_file, "keypoints")
+    kp_arr = kp_arr.reshape(len(keypoints), k, 3)
+    box_xywh = torch.from_numpy(_numbers(boxes, anns, ann_file, "bbox").reshape(-1, 4))
     try:
         ann_id_arr = np.asarray(ann_ids, dtype=np.int64).reshape(-1)
     except (TypeError, ValueError):
@@ -284,7 +303,7 @@ def read_coco_annotations(
         crowd=np.asarray(crowd, dtype=bool).reshape(-1),
         boxes=xywh_to_xyxy(box_xywh).numpy(),
         keypoints=kp_arr,
-        has_keypoints=np.asarray([kp is not None for kp in keypoints], dtype=bool).reshape(-1),
+        has_keypoints=has_keypoints,
         areas=np.asarray(areas, dtype=np.float64).reshape(-1),
         categories=categories,
         description=_description(data),
