@@ -2,7 +2,7 @@
 
 One :class:`Trainer` runs a whole experiment from a :class:`rmpe.config.Config`:
 
-* data: :class:`rmpe.data.dataset.COCOKeypointDataset` (one sample per person, augmentation as
+* data: :class:`rmpe.data.coco.COCOKeypointDataset` (one sample per person, augmentation as
   one affine per sample, crops in DataLoader workers with ``cv2.warpAffine``), sampled by
   :class:`rmpe.train.sampler.EpochSampler` (a ``DistributedSampler`` under ``torchrun``);
 * targets: the batch's keypoints encoded by the shared :class:`rmpe.codec.HeatmapCodec` on

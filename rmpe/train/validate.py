@@ -80,7 +80,7 @@ def results_from_predictions(
 
 
 class Validator:
-    """Runs validation on a :class:`rmpe.data.dataset.COCOKeypointDataset` (no augmentation).
+    """Runs validation on a :class:`rmpe.data.coco.COCOKeypointDataset` (no augmentation).
 
     Args:
         dataset: the validation data set (ground-truth boxes).

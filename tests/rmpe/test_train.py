@@ -27,7 +27,7 @@ from rmpe.errors import RMPEError
 from rmpe.train import Trainer, predict_crops, train
 from rmpe.train.engine import WARMUP_START, build_schedulers
 
-from tests.rmpe.data.test_dataset import make_keypoint_dataset  # noqa: E402
+from tests.rmpe.data.test_dataset import make_keypoint_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
