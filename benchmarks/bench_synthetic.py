@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rmpe.data.synthetic import (  # noqa: E402
     SyntheticConfig, generate_dataset, generate_video, make_example, render_scene, scene_rng,
 )
-from rmpe.data.synthetic_files import encode_image  # noqa: E402
+from rmpe.data.synthetic.files import encode_image  # noqa: E402
 
 
 def _timed(fn):

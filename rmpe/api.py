@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 
 from .config import Config, as_config
+from .data.annotations import read_image as read_image_file
 from .errors import RMPEError
 from .pipeline import PosePipeline, StageTimer, resolve_device
 from .sources import Frame, ThreadedReader, VideoSource, batched
@@ -30,13 +30,7 @@ def read_image(image: ImageLike) -> np.ndarray:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise RMPEError(f"images must be (H, W, 3) uint8 BGR arrays, got {image.dtype} {image.shape}")
         return image
-    path = os.fspath(image)
-    if not os.path.isfile(path):
-        raise RMPEError(f"image not found: {path}")
-    out = cv2.imread(path, cv2.IMREAD_COLOR)
-    if out is None:
-        raise RMPEError(f"cannot read image {path}: corrupt or not an image")
-    return out
+    return read_image_file(os.fspath(image))
 
 
 class PoseEstimator:

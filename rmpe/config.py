@@ -23,7 +23,7 @@ import yaml
 
 from pose_nms import PoseNMSParams
 
-from .data.synthetic_config import SyntheticConfig
+from .data.synthetic.config import SyntheticConfig
 from .errors import RMPEError, user_errors
 from .keypoints import COCO, KeypointSet
 

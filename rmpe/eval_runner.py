@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
+from .data.annotations import load_coco_images, read_image
 from .errors import RMPEError
 from .formats import to_coco
 from .io import atomic_write_json, read_json
@@ -42,45 +42,30 @@ if TYPE_CHECKING:
 
 @dataclass
 class DatasetImages:
-    """Image ids (sorted) and their file paths from a COCO annotation file."""
+    """The images of a COCO keypoint file: ids in increasing order and their file paths."""
 
     ann_file: str
     image_dir: str
     ids: List[int]
     paths: Dict[int, str]
-    data: Dict[str, Any] = field(repr=False, default_factory=dict)
 
 
 def load_dataset_images(ann_file: str, image_dir: str) -> DatasetImages:
-    """Read a COCO keypoint annotation file and resolve its images in ``image_dir``.
+    """Read a COCO keypoint annotation file (:func:`rmpe.data.annotations.load_coco_images`).
 
     Raises:
         RMPEError: missing annotation file or folder, a file that is not COCO keypoints JSON.
     """
-    if not ann_file or not os.path.isfile(ann_file):
-        raise RMPEError(f"annotation file not found: {ann_file}")
-    if not image_dir or not os.path.isdir(image_dir):
-        raise RMPEError(f"image folder not found: {image_dir}")
-    data = read_json(ann_file)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
-        raise RMPEError(f"{ann_file} is not a COCO annotation file (needs 'images' and 'annotations' lists)")
-    if not any(isinstance(c, dict) and c.get("keypoints") for c in data.get("categories", [])):
-        raise RMPEError(f"{ann_file} has no keypoint category: not a COCO person_keypoints file")
-    if not any(isinstance(a, dict) and "keypoints" in a for a in data["annotations"]):
-        raise RMPEError(f"{ann_file} has no annotations with keypoints: not a COCO person_keypoints file")
-    paths = {}
-    for im in data["images"]:
-        try:
-            paths[int(im["id"])] = os.path.join(image_dir, str(im["file_name"]))
-        except (KeyError, TypeError, ValueError):
-            raise RMPEError(f"{ann_file}: image entry without a valid 'id' and 'file_name': {str(im)[:80]}") from None
-    return DatasetImages(ann_file, image_dir, sorted(paths), paths, data)
+    images = load_coco_images(ann_file, image_dir)
+    paths = {int(i): p for i, p in images.paths.items()}
+    return DatasetImages(ann_file, image_dir, sorted(paths), paths)
 
 
 def _read(path: str) -> Optional[np.ndarray]:
-    if not os.path.isfile(path):
+    try:
+        return read_image(path)
+    except RMPEError:
         return None
-    return cv2.imread(path, cv2.IMREAD_COLOR)
 
 
 def image_batches(

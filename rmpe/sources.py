@@ -19,6 +19,7 @@ import numpy as np
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
+from .data.annotations import read_image  # noqa: E402
 from .errors import RMPEError  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -109,10 +110,11 @@ class ImageSource:
     def __iter__(self) -> Iterator[Frame]:
         index = 0
         for f in self.files:
-            image = cv2.imread(f, cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = read_image(f)
+            except RMPEError:
                 if not self.folder:
-                    raise RMPEError(f"cannot read image {f}: corrupt or not an image")
+                    raise
                 warnings.warn(f"skipping unreadable image {f}")
                 self.skipped.append(f)
                 continue

@@ -19,103 +19,59 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from detectors.detection_file import parse_xywh
+from detectors.detection_file import read_json as read_detections_json
 from pgpg import ProposalGenerator
 
+from ..data.annotations import load_person_boxes
 from ..errors import RMPEError, cli_main
-from ..io import read_json
 
-
-def _xywh_to_xyxy(bbox: Any, where: str) -> List[float]:
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox
-    ):
-        raise RMPEError(f"{where}: 'bbox' must be 4 numbers [x, y, w, h], got {bbox!r}")
-    x, y, w, h = (float(v) for v in bbox)
-    return [x, y, x + w, y + h]
-
-
-def _person_category_ids(doc: Dict[str, Any]) -> Optional[set]:
-    cats = doc.get("categories")
-    if not isinstance(cats, list):
-        return None
-    ids = {c.get("id") for c in cats if isinstance(c, dict) and c.get("name") == "person"}
-    return ids or None
+#: COCO's person category id: detections of other categories are skipped.
+PERSON = 1
 
 
 def load_coco_people(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any], int]:
-    """Non-crowd person annotations of a COCO keypoint file.
+    """Non-crowd person annotations of a COCO keypoint file (:func:`rmpe.data.annotations.load_person_boxes`).
 
     Returns:
         boxes (N, 4) xyxy pixels, keypoints (N, K, 3) (x, y, v) (zeros where an annotation has
         none), image ids (N,) as in the file, number of crowd annotations skipped.
     """
-    doc = read_json(path, "annotation file")
-    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
-        raise RMPEError(f"annotation file {path} must be a COCO JSON object with an 'annotations' list")
-    persons = _person_category_ids(doc)
-    boxes, kps, ids, crowd = [], [], [], 0
-    num_k = None
-    for i, ann in enumerate(doc["annotations"]):
-        where = f"annotation file {path}, annotation {ann.get('id', i) if isinstance(ann, dict) else i}"
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise RMPEError(f"{where}: must be an object with 'image_id' and 'bbox'")
-        if persons is not None and ann.get("category_id") not in persons:
-            continue
-        if ann.get("iscrowd", 0):
-            crowd += 1
-            continue
-        box = _xywh_to_xyxy(ann.get("bbox"), where)
-        kp = ann.get("keypoints")
-        if kp:
-            if not isinstance(kp, list) or len(kp) % 3 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp
-            ):
-                raise RMPEError(f"{where}: 'keypoints' must be a flat list [x, y, v] * K of numbers")
-            if num_k is None:
-                num_k = len(kp) // 3
-            elif len(kp) // 3 != num_k:
-                raise RMPEError(f"{where}: has {len(kp) // 3} keypoints, earlier annotations have {num_k}")
-        boxes.append(box)
-        kps.append(kp or None)
-        ids.append(ann["image_id"])
-    if not boxes:
+    people = load_person_boxes(path)
+    if not len(people.boxes):
         raise RMPEError(f"annotation file {path} holds no non-crowd person annotations")
-    if num_k is None:
+    if not people.has_keypoints.any():
         raise RMPEError(f"annotation file {path}: no person annotation has keypoints; PGPG clusters poses")
-    keypoints = np.zeros((len(kps), num_k, 3))
-    for i, kp in enumerate(kps):  # file parsing, once
-        if kp is not None:
-            keypoints[i] = np.asarray(kp, dtype=np.float64).reshape(num_k, 3)
-    return np.asarray(boxes, dtype=np.float64), keypoints, ids, crowd
+    return people.boxes, people.keypoints, people.image_ids, people.crowd
 
 
 def load_coco_detections(path: str) -> Tuple[np.ndarray, np.ndarray, List[Any]]:
-    """Person detections in the COCO results format (or a COCO annotation file).
+    """Person detections in the COCO results format (or the boxes of a COCO annotation file).
+
+    The file and its boxes are read with the detectors package's parsers
+    (:func:`detectors.detection_file.read_json`, :func:`detectors.detection_file.parse_xywh`);
+    an annotation file is read by :func:`rmpe.data.annotations.load_person_boxes`.
 
     Returns:
         boxes (M, 4) xyxy pixels, scores (M,) (1 where absent), image ids (M,).
     """
-    doc = read_json(path, "detection file")
-    persons = None
+    doc = read_detections_json(path, "detection file")
     if isinstance(doc, dict) and isinstance(doc.get("annotations"), list):
-        persons = _person_category_ids(doc)
-        doc = doc["annotations"]
+        people = load_person_boxes(path)
+        return people.boxes, np.ones(len(people.boxes)), people.image_ids
     if not isinstance(doc, list):
         raise RMPEError(f"detection file {path} must be a JSON list of COCO results (image_id, bbox, score)")
-    persons = persons or {1}
     boxes, scores, ids = [], [], []
     for i, det in enumerate(doc):
         where = f"detection file {path}, entry {i}"
         if not isinstance(det, dict) or "image_id" not in det:
             raise RMPEError(f"{where}: must be an object with 'image_id', 'bbox' and 'score'")
-        if "category_id" in det and det["category_id"] not in persons:
-            continue
-        if det.get("iscrowd", 0):
+        if det.get("category_id", PERSON) != PERSON or det.get("iscrowd", 0):
             continue
         score = det.get("score", 1.0)
         if not isinstance(score, (int, float)) or isinstance(score, bool):
             raise RMPEError(f"{where}: 'score' must be a number, got {score!r}")
-        boxes.append(_xywh_to_xyxy(det.get("bbox"), where))
+        boxes.append(parse_xywh(det.get("bbox"), where))
         scores.append(float(score))
         ids.append(det["image_id"])
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores, dtype=np.float64), ids

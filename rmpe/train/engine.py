@@ -38,6 +38,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import Config, save_config
+from ..data.loader import build_loader
 from ..errors import RMPEError
 from ..io import atomic_write_json
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, init_distributed, shutdown
@@ -55,28 +56,6 @@ SUMMARY = "summary.json"
 
 #: Warm-up starts at this fraction of the learning rate.
 WARMUP_START = 0.01
-
-
-#: Scheduling niceness added to DataLoader workers: the few milliseconds of decoding and
-#: warping per batch then fill the gaps of the training process instead of preempting one of
-#: its compute threads (on a 2-core CPU a preempted OpenMP thread stalls the other one too).
-WORKER_NICENESS = 10
-
-
-def worker_init(worker_id: int) -> None:
-    """DataLoader worker set-up: one OpenCV thread (workers already run one torch thread) and
-    a lower scheduling priority (:data:`WORKER_NICENESS`)."""
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:  # noqa: BLE001
-        pass
-    if WORKER_NICENESS and hasattr(os, "nice"):
-        try:
-            os.nice(WORKER_NICENESS)
-        except OSError:
-            pass
 
 
 def seed_everything(seed: int) -> None:
@@ -224,8 +203,8 @@ class Trainer:
             raise RMPEError(f"model.heatmap_size {list(hm)} must be model.input_size / 4 = {list(expect)}")
 
     def _setup(self) -> None:
-        from ..data.coco import COCOKeypointDataset
-        from ..data.synthetic_coco import is_synthetic
+        from ..data.dataset import COCOKeypointDataset
+        from ..data.synthetic.coco import is_synthetic
         from ..model import RMPEModel
         from ..pipeline import resolve_device
 
@@ -343,19 +322,13 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
 
     def _loader(self) -> DataLoader:
-        from ..data.coco import collate_samples
-
-        workers = self.config.data.num_workers
-        return DataLoader(
+        return build_loader(
             self.train_set,
             batch_size=self.config.train.batch_size,
             sampler=self.sampler,
-            num_workers=workers,
-            collate_fn=collate_samples,
-            pin_memory=self.device.type == "cuda",
+            num_workers=self.config.data.num_workers,
             drop_last=self.drop_last,
-            worker_init_fn=worker_init if workers > 0 else None,
-            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
         )
 
     def _lr(self) -> float:

@@ -27,8 +27,7 @@ from rmpe.errors import RMPEError
 from rmpe.train import Trainer, predict_crops, train
 from rmpe.train.engine import WARMUP_START, build_schedulers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dataset import make_keypoint_dataset  # noqa: E402
+from tests.rmpe.data.test_dataset import make_keypoint_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -282,7 +281,8 @@ def reference_back_to_image(coords_hm, box, hm_wh=(16, 16), aspect=1.0, enlarge=
 
 
 def test_validation_maps_keypoints_back_and_scores_gt_as_perfect(tmp_path):
-    from rmpe.data.coco import COCOKeypointDataset, load_coco_persons
+    from rmpe.data.annotations import load_coco_persons
+    from rmpe.data.dataset import COCOKeypointDataset
     from rmpe.model import RMPEModel
     from rmpe.train.validate import Validator
 

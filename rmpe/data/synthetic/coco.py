@@ -11,9 +11,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..io import atomic_write_text
-from ..keypoints import coco_category
-from .synthetic_detector import SimulatedDetections
+from ...io import atomic_write_text
+from ...keypoints import coco_category
+from .detector import SimulatedDetections
 
 
 def _r(value: float, digits: int = 2) -> float:
@@ -108,3 +108,16 @@ def dumps(obj: Any) -> str:
 def write_json(path: "os.PathLike[str] | str", obj: Any) -> None:
     """Write ``obj`` as deterministic JSON, atomically."""
     atomic_write_text(path, dumps(obj) + "\n")
+
+
+def write_coco_files(
+    ann_path: str,
+    det_path: str,
+    images: List[dict],
+    annotations: List[dict],
+    detections: List[dict],
+    info: Dict[str, Any],
+) -> None:
+    """Write the annotation file (:func:`dataset_dict`) and the detection results, deterministically."""
+    write_json(ann_path, dataset_dict(images, annotations, info))
+    write_json(det_path, detections)

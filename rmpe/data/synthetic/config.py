@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import List, Literal, Tuple
 
-from ..errors import RMPEError
+from ...errors import RMPEError
 
 #: Posture families, in the order of :class:`PoseFamilyWeights`.
 POSE_FAMILIES: Tuple[str, ...] = (

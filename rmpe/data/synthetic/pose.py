@@ -1,6 +1,6 @@
 """Postures of the synthetic world: joint angles for each pose family and the walk cycle.
 
-Angles are radians in the body frame of :mod:`rmpe.data.synthetic_body` (u the person's
+Angles are radians in the body frame of :mod:`rmpe.data.synthetic.body` (u the person's
 left, v down, w forward). Per person: trunk ``bend`` (forward flexion at the hips) and
 ``lean`` (sideways); head ``head_yaw`` (turn to the person's left) and ``head_pitch`` (look
 up); per side (index 0 = left, 1 = right) shoulder ``sh_abd`` (abduction: 0 hanging, 180
@@ -11,11 +11,11 @@ vertical axis (0 facing the camera, pi seen from behind) and in-plane ``roll`` (
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .synthetic_config import POSE_FAMILIES
+from .config import POSE_FAMILIES
 
 _DEG = np.pi / 180.0
 
@@ -52,6 +52,16 @@ def _u(rng: np.random.Generator, lo: float, hi: float, shape) -> np.ndarray:
 
 def _n(rng: np.random.Generator, mean: float, std: float, shape) -> np.ndarray:
     return rng.normal(mean, std, size=shape) * _DEG
+
+
+#: Angles with one value per side ((N, 2) [left, right]); the others are (N,).
+_PER_SIDE = frozenset({"sh_abd", "sh_flex", "elbow", "hip_abd", "hip_flex", "knee"})
+
+
+def _set_uniform(p: Dict[str, np.ndarray], rng: np.random.Generator, n: int, **ranges: Tuple[float, float]) -> None:
+    """Set each ``p[key]`` to uniform degrees in ``[lo, hi)`` (as radians), drawn in the order given."""
+    for key, (lo, hi) in ranges.items():
+        p[key] = _u(rng, lo, hi, (n, 2) if key in _PER_SIDE else n)
 
 
 def _side_yaw(rng: np.random.Generator, n: int, side_prob: float, spread: float) -> np.ndarray:
@@ -100,9 +110,7 @@ def walking_angles(phase: np.ndarray, leg_amp: np.ndarray, arm_amp: np.ndarray) 
 def _walking(rng: np.random.Generator, n: int) -> Dict[str, np.ndarray]:
     p = _standing(rng, n)
     p.update(walking_angles(_u(rng, 0, 360, n), _u(rng, 18, 32, n), _u(rng, 12, 30, n)))
-    p["sh_abd"] = _u(rng, 3, 12, (n, 2))
-    p["hip_abd"] = _u(rng, 1, 6, (n, 2))
-    p["bend"] = _u(rng, 2, 8, n)
+    _set_uniform(p, rng, n, sh_abd=(3, 12), hip_abd=(1, 6), bend=(2, 8))
     p["yaw"] = _side_yaw(rng, n, 0.7, 25.0)
     return p
 
@@ -136,21 +144,15 @@ def _sitting(rng: np.random.Generator, n: int) -> Dict[str, np.ndarray]:
     p["knee"] = np.where(c2, _u(rng, 115, 150, (n, 2)), _u(rng, 70, 110, (n, 2)))
     p["hip_abd"] = _u(rng, 3, 20, (n, 2))
     p["sh_flex"] = _u(rng, 10, 60, (n, 2)) + np.where(c2, p["bend"][:, None] * 0.5, 0.0)
-    p["elbow"] = _u(rng, 20, 85, (n, 2))
-    p["sh_abd"] = _u(rng, 5, 20, (n, 2))
+    _set_uniform(p, rng, n, elbow=(20, 85), sh_abd=(5, 20))
     return p
 
 
 def _bending(rng: np.random.Generator, n: int) -> Dict[str, np.ndarray]:
     p = _standing(rng, n)
-    p["bend"] = _u(rng, 50, 100, n)
-    p["hip_flex"] = _u(rng, -10, 5, (n, 2))
-    p["knee"] = _u(rng, 0, 25, (n, 2))
-    p["hip_abd"] = _u(rng, 3, 15, (n, 2))
+    _set_uniform(p, rng, n, bend=(50, 100), hip_flex=(-10, 5), knee=(0, 25), hip_abd=(3, 15))
     p["sh_flex"] = p["bend"][:, None] + _u(rng, -25, 25, (n, 2))  # arms hang towards the ground
-    p["sh_abd"] = _u(rng, 0, 15, (n, 2))
-    p["elbow"] = _u(rng, 0, 30, (n, 2))
-    p["head_pitch"] = _u(rng, 10, 50, n)
+    _set_uniform(p, rng, n, sh_abd=(0, 15), elbow=(0, 30), head_pitch=(10, 50))
     p["yaw"] = _side_yaw(rng, n, 0.6, 25.0)
     return p
 
@@ -161,8 +163,7 @@ def _lying(rng: np.random.Generator, n: int) -> Dict[str, np.ndarray]:
     bent = rng.random((n, 2)) < 0.3
     p["hip_flex"] = np.where(bent, _u(rng, 20, 70, (n, 2)), p["hip_flex"])
     p["knee"] = np.where(bent, _u(rng, 30, 90, (n, 2)), p["knee"])
-    p["sh_abd"] = _u(rng, 5, 80, (n, 2))
-    p["elbow"] = _u(rng, 0, 60, (n, 2))
+    _set_uniform(p, rng, n, sh_abd=(5, 80), elbow=(0, 60))
     return p
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 import numpy as np
 
 from rmpe.data.synthetic import SimulatedDetectorConfig, SyntheticConfig, make_example, simulate_detections
-from rmpe.data.synthetic_config import PoseFamilyWeights
-from rmpe.data.synthetic_detector import KIND_DUPLICATE, KIND_FALSE_POSITIVE, pose_biased_boxes
+from rmpe.data.synthetic.config import PoseFamilyWeights
+from rmpe.data.synthetic.detector import KIND_DUPLICATE, KIND_FALSE_POSITIVE, pose_biased_boxes
 
 
 def _iou(a, b):

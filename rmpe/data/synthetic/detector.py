@@ -2,7 +2,7 @@
 
 It reads the ground truth of a synthetic scene and produces boxes the way a real detector
 errs (pose-dependent cuts and looseness, jitter, duplicates, false positives on clutter,
-misses of small and occluded people); :class:`~rmpe.data.synthetic_config.SimulatedDetectorConfig`
+misses of small and occluded people); :class:`~rmpe.data.synthetic.config.SimulatedDetectorConfig`
 documents every parameter. It is the adversary that the symmetric STN, PGPG and pose NMS
 are measured against.
 """
@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .synthetic_config import SimulatedDetectorConfig
+from .config import SimulatedDetectorConfig
 
 #: Values of :attr:`SimulatedDetections.kind`.
 KIND_PERSON, KIND_DUPLICATE, KIND_FALSE_POSITIVE = 0, 1, 2
@@ -93,7 +93,7 @@ def simulate_detections(
     Args:
         rng: random generator (use a stream separate from the scene's).
         people: the scene's people (dicts with ``bbox`` xywh, ``core`` and ``extent`` xyxy,
-            ``height``, ``occlusion``; see :class:`~rmpe.data.synthetic_scene.SyntheticScene`).
+            ``height``, ``occlusion``; see :class:`~rmpe.data.synthetic.scene.SyntheticScene`).
         size: image (width, height).
         clutter_boxes: (M, 4) xyxy clutter boxes where false positives may appear.
         limb_like: (M,) bool, clutter that looks like limbs (preferred by false positives).

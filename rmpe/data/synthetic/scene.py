@@ -24,11 +24,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .synthetic_background import add_grain, make_background
-from .synthetic_body import HEAD, NECK, TORSO_CORNERS, BodyShape, body_points, project, sample_shape
-from .synthetic_config import POSE_FAMILIES, SyntheticConfig
-from .synthetic_pose import PoseParams, sample_pose
-from .synthetic_render import Looks, draw_person, limb_widths, point_radii, sample_looks
+from .background import add_grain, make_background
+from .body import HEAD, NECK, TORSO_CORNERS, BodyShape, body_points, project, sample_shape
+from .config import POSE_FAMILIES, SyntheticConfig
+from .pose import PoseParams, sample_pose
+from .render import Looks, draw_person, limb_widths, point_radii, sample_looks
 
 K = 17
 
@@ -84,7 +84,7 @@ def body_geometry(
         pose, shape: the bodies.
         heights: (N,) standing heights in px.
         positions: (N, 2) pelvis positions in image px; None puts every pelvis at (0, 0).
-        unit: the bodies' :func:`~rmpe.data.synthetic_body.project` output, if already computed.
+        unit: the bodies' :func:`~rmpe.data.synthetic.body.project` output, if already computed.
 
     Returns:
         xy: (N, P, 2) body points in image px; depth: (N, P) in px (larger = nearer);

@@ -1,30 +1,9 @@
-"""A synthetic world of articulated people: images, COCO annotations and simulated detections.
+"""Writing a synthetic image data set: one scene and its detections per image, then the COCO files.
 
-No COCO images or pretrained weights reach this project's machines, so this module makes a
-data set in which the whole pipeline can be trained and measured on a CPU in minutes, and
-in which each RMPE component has real errors to fix. Public entry points:
-
-* :func:`generate_dataset` writes ``images/*.jpg``, ``annotations.json`` (COCO
-  person_keypoints, loadable by pycocotools) and ``detections.json`` (COCO detection results
-  of the simulated detector);
-* :func:`generate_video` writes an mp4 of people walking and moving smoothly, with per-frame
-  annotations (image id = frame index) and detections;
-* :func:`render_scene` makes one image in memory (for tests and on-the-fly training), and
-  :func:`simulate_detections` detects its people.
-
-Everything is deterministic: image ``i`` of seed ``s`` is drawn from
-``numpy.random.default_rng([s, i, 0])`` and its detections from ``[s, i, 1]``, so images can
-be made in any order or in parallel with identical results, and the same seed gives
-byte-identical JSON files. Coordinates are pixels with pixel centres at integers (DESIGN.md).
-Keypoint visibility: see :mod:`rmpe.data.synthetic_scene`.
-
-Example::
-
-    import numpy as np
-    from rmpe.data.synthetic import generate_dataset, render_scene
-    summary = generate_dataset("work_dirs/synth", num_images=200, seed=0)
-    scene = render_scene(np.random.default_rng(0), size=(320, 240))
-    scene.image, scene.people[0]["keypoints"]   # (240, 320, 3) uint8, (17, 3)
+Image ``i`` of seed ``s`` is drawn from ``numpy.random.default_rng([s, i, 0])``
+(:func:`scene_rng`) and its detections from ``[s, i, 1]`` (:func:`detector_rng`), so images
+can be made in any order or in parallel with identical results, and the same seed gives
+byte-identical JSON files.
 """
 from __future__ import annotations
 
@@ -35,23 +14,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import RMPEError
-from .synthetic_coco import (
-    IMAGES_DESCRIPTION, annotation_record, dataset_dict, detection_records, image_record, write_json,
-)
-from .synthetic_config import (
-    POSE_FAMILIES, PoseFamilyWeights, SimulatedDetectorConfig, SyntheticConfig,
-)
-from .synthetic_detector import SimulatedDetections, simulate_detections
-from .synthetic_files import check_seed, encode_image, resolve_config, write_bytes
-from .synthetic_scene import SyntheticScene, render_scene
-from .synthetic_video import generate_video
-
-__all__ = [
-    "POSE_FAMILIES", "PoseFamilyWeights", "SimulatedDetectorConfig", "SyntheticConfig",
-    "SimulatedDetections", "SyntheticScene", "generate_dataset", "generate_video", "render_scene",
-    "simulate_detections", "scene_rng", "detector_rng", "make_example",
-]
+from ...errors import RMPEError
+from .coco import IMAGES_DESCRIPTION, annotation_record, detection_records, image_record, write_coco_files
+from .config import POSE_FAMILIES, SyntheticConfig
+from .detector import SimulatedDetections, simulate_detections
+from .files import check_seed, encode_image, resolve_config, write_bytes
+from .scene import SyntheticScene, render_scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -167,8 +135,7 @@ def generate_dataset(
     }
     ann_path = os.path.join(out_dir, "annotations.json")
     det_path = os.path.join(out_dir, "detections.json")
-    write_json(ann_path, dataset_dict(images, annotations, info))
-    write_json(det_path, detections)
+    write_coco_files(ann_path, det_path, images, annotations, detections, info)
     return {
         "out_dir": out_dir,
         "images_dir": images_dir,

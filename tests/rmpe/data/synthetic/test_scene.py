@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rmpe.data.synthetic_body import HEAD, NECK, PELVIS, body_points, project, sample_shape
-from rmpe.data.synthetic_config import POSE_FAMILIES, PoseFamilyWeights, SyntheticConfig
-from rmpe.data.synthetic_pose import empty_pose, sample_pose
-from rmpe.data.synthetic_render import sample_looks
-from rmpe.data.synthetic_scene import render_people, render_scene
+from rmpe.data.synthetic.body import HEAD, NECK, PELVIS, body_points, project, sample_shape
+from rmpe.data.synthetic.config import POSE_FAMILIES, PoseFamilyWeights, SyntheticConfig
+from rmpe.data.synthetic.pose import empty_pose, sample_pose
+from rmpe.data.synthetic.render import sample_looks
+from rmpe.data.synthetic.scene import render_people, render_scene
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 

@@ -4,7 +4,7 @@ A body is a 3D stick figure measured in standing heights (head top to soles = ab
 built in its own frame ``(u, v, w)``: u the person's left, v down, w forward (out of the
 chest), origin at the pelvis centre. Joint angles (radians) per person:
 
-see :mod:`rmpe.data.synthetic_pose` (trunk bend and lean, head yaw and pitch, shoulder
+see :mod:`rmpe.data.synthetic.pose` (trunk bend and lean, head yaw and pitch, shoulder
 abduction and flexion, elbow bend, hip abduction and flexion, knee bend).
 
 A limb direction with abduction ``a`` (signed outward) and flexion ``f`` is
@@ -21,7 +21,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .synthetic_pose import PoseParams
+from .pose import PoseParams
 
 # Indices of the extra body points after the 17 COCO keypoints.
 NECK, HEAD, PELVIS, L_HAND, R_HAND, L_TOE, R_TOE, HEAD_UP, HEAD_FWD, HEAD_LEFT = range(17, 27)
@@ -79,31 +79,32 @@ def sample_shape(rng: np.random.Generator, n: int) -> BodyShape:
 # ----------------------------------------------------------------------------- kinematics
 
 
+def _plane_rotation(angle: np.ndarray, i: int, j: int) -> np.ndarray:
+    """(N,3,3) rotation by ``angle`` (N,) in the plane of the axes ``i`` and ``j``.
+
+    ``m[i, i] = m[j, j] = cos``, ``m[i, j] = -sin``, ``m[j, i] = sin``; the third axis is kept.
+    """
+    c, s = np.cos(angle), np.sin(angle)
+    m = np.zeros(angle.shape + (3, 3))
+    k = 3 - i - j
+    m[..., k, k] = 1
+    m[..., i, i], m[..., i, j], m[..., j, i], m[..., j, j] = c, -s, s, c
+    return m
+
+
 def _rot_u(a: np.ndarray) -> np.ndarray:
     """(N,3,3) rotation in the v-w plane taking down (0,1,0) to (0, cos a, sin a)."""
-    c, s = np.cos(a), np.sin(a)
-    m = np.zeros(a.shape + (3, 3))
-    m[..., 0, 0] = 1
-    m[..., 1, 1], m[..., 1, 2], m[..., 2, 1], m[..., 2, 2] = c, -s, s, c
-    return m
+    return _plane_rotation(a, 1, 2)
 
 
 def _rot_w(b: np.ndarray) -> np.ndarray:
     """(N,3,3) rotation in the u-v plane taking down (0,1,0) to (sin b, cos b, 0)."""
-    c, s = np.cos(b), np.sin(b)
-    m = np.zeros(b.shape + (3, 3))
-    m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1] = c, s, -s, c
-    m[..., 2, 2] = 1
-    return m
+    return _plane_rotation(b, 1, 0)
 
 
 def _rot_v(y: np.ndarray) -> np.ndarray:
     """(N,3,3) turn about the vertical axis: forward (0,0,1) goes to (sin y, 0, cos y)."""
-    c, s = np.cos(y), np.sin(y)
-    m = np.zeros(y.shape + (3, 3))
-    m[..., 0, 0], m[..., 0, 2], m[..., 2, 0], m[..., 2, 2] = c, s, -s, c
-    m[..., 1, 1] = 1
-    return m
+    return _plane_rotation(y, 2, 0)
 
 
 def limb_direction(abd: np.ndarray, flex: np.ndarray) -> np.ndarray:

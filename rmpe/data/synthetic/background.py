@@ -12,7 +12,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .synthetic_render import SHIFT, _col, _fp
+from .render import SHIFT, _col, _fp
 
 _FP = float(1 << SHIFT)
 

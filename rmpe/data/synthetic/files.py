@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import RMPEError
-from .synthetic_config import SyntheticConfig
+from ...errors import RMPEError
+from .config import SyntheticConfig
 
 
 def encode_image(image: np.ndarray, config: SyntheticConfig) -> bytes:

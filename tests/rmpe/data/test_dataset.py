@@ -1,11 +1,11 @@
-"""COCO keypoint data set, augmentation and sampler (rmpe.data.coco, rmpe.data.augment, rmpe.train.sampler).
+"""COCO keypoint data set, augmentation and sampler (rmpe.data.annotations, rmpe.data.dataset, rmpe.data.augment, rmpe.train.sampler).
 
 References kept here: the crop matrix written out from DESIGN.md's crop rule, point
 rotation/scale/flip written as plain formulas, and the image content itself (each joint is
 drawn as a blob of a known colour, so the crop must show that colour where the mapped
 keypoint lands).
 
-``make_keypoint_dataset`` is also used by tests/rmpe/test_train.py.
+``make_keypoint_dataset`` is also used by tests/rmpe/test_train.py and tests/rmpe/data/test_annotations.py.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ import pytest
 import torch
 
 from rmpe.data.augment import AugmentParams, Augmentation, half_body_box, photometric_jitter, sample_matrix, warp_crop
-from rmpe.data.coco import COCOKeypointDataset, collate_samples, load_coco_persons
+from rmpe.data.annotations import load_coco_persons
+from rmpe.data.dataset import COCOKeypointDataset
+from rmpe.data.loader import collate_samples
 from rmpe.errors import RMPEError
 from rmpe.keypoints import COCO, COCO_SKELETON, coco_category
 from rmpe.train.sampler import EpochSampler

@@ -20,7 +20,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .synthetic_body import (
+from .body import (
     CHEST, CHEST_IN, HEAD, HEAD_FWD, HEAD_UP, L_HAND, L_TOE, NECK, NUM_POINTS, PELVIS, R_HAND, R_TOE,
     TORSO_CORNERS, BodyShape,
 )
@@ -179,6 +179,12 @@ class _Canvas:
         cv2.ellipse(self.image, pc, ax, angle, 0, 360, _col(colour), -1, cv2.LINE_AA, SHIFT)
         cv2.ellipse(self.mask, self._m(pc), ax, angle, 0, 360, 255, -1, cv2.LINE_8, SHIFT)
 
+    def limb(self, a, b, width: float, colour, band=None) -> None:
+        """A shaded limb capsule a->b; with a ``band`` colour also the left-side marking (:meth:`bands`)."""
+        self.capsule(a, b, width, colour)
+        if band is not None:
+            self.bands(a, b, width, band)
+
     def bands(self, a, b, width: float, colour, fractions=(0.3, 0.58)) -> None:
         """Two bands across the limb a->b (the left-side marking), each 12 % of its length."""
         dx, dy = b[0] - a[0], b[1] - a[1]
@@ -251,29 +257,21 @@ def draw_person(
         elif kind == "upper_arm":
             _, side, a, b = part
             cv.disc(P[a], 0.6 * w_ua, _col(shirt, 0.85))  # shoulder
-            cv.capsule(P[a], P[b], w_ua, shirt)
-            if side == 0:
-                cv.bands(P[a], P[b], w_ua, shirt_band)
+            cv.limb(P[a], P[b], w_ua, shirt, shirt_band if side == 0 else None)
         elif kind == "forearm":
             _, side, a, b, hand = part
             cloth = shirt if sleeve else skin
-            cv.capsule(P[a], P[b], w_fa, cloth)
-            if side == 0 and sleeve:
-                cv.bands(P[a], P[b], w_fa, shirt_band)
+            cv.limb(P[a], P[b], w_fa, cloth, shirt_band if side == 0 and sleeve else None)
             cv.disc(P[a], 0.58 * w_ua, _col(cloth, 0.72))  # elbow
             cv.disc(P[hand], float(widths["hand"]), skin)
             cv.disc(P[b], 0.55 * w_fa, _col(cloth, 0.6 if sleeve else 0.7))  # wrist cuff
         elif kind == "thigh":
             _, side, a, b = part
             cv.disc(P[a], 0.55 * w_th, _col(pants, 0.85))  # hip
-            cv.capsule(P[a], P[b], w_th, pants)
-            if side == 0:
-                cv.bands(P[a], P[b], w_th, pants_band)
+            cv.limb(P[a], P[b], w_th, pants, pants_band if side == 0 else None)
         else:  # shin and foot
             _, side, a, b, toe = part
-            cv.capsule(P[a], P[b], w_sh, pants)
-            if side == 0:
-                cv.bands(P[a], P[b], w_sh, pants_band)
+            cv.limb(P[a], P[b], w_sh, pants, pants_band if side == 0 else None)
             cv.disc(P[a], 0.56 * w_th, _col(pants, 0.7))  # knee
             cv.capsule(P[b], P[toe], float(widths["foot"]), look.shoes, shade=False)
             cv.disc(P[b], 0.55 * w_sh, _col(look.shoes * 0.6 + 90.0))  # ankle (sock)

@@ -18,16 +18,16 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from ..errors import RMPEError
-from .synthetic_background import add_grain, make_background
-from .synthetic_body import BodyShape, body_points, project, sample_shape
-from .synthetic_pose import PoseParams, empty_pose, walking_angles
-from .synthetic_coco import VIDEO_DESCRIPTION, annotation_record, dataset_dict, detection_records, image_record, write_json
-from .synthetic_config import SyntheticConfig
-from .synthetic_detector import simulate_detections
-from .synthetic_files import check_seed, encode_image, resolve_config, write_bytes
-from .synthetic_render import Looks, sample_looks
-from .synthetic_scene import body_geometry, render_people
+from ...errors import RMPEError
+from .background import add_grain, make_background
+from .body import BodyShape, body_points, project, sample_shape
+from .pose import PoseParams, empty_pose, walking_angles
+from .coco import VIDEO_DESCRIPTION, annotation_record, detection_records, image_record, write_coco_files
+from .config import SyntheticConfig
+from .detector import simulate_detections
+from .files import check_seed, encode_image, resolve_config, write_bytes
+from .render import Looks, sample_looks
+from .scene import body_geometry, render_people
 
 PathLike = Union[str, "os.PathLike[str]"]
 _DEG = np.pi / 180.0
@@ -253,8 +253,7 @@ def generate_video(
         "video": video_name,
         "config": config.to_dict(),
     }
-    write_json(ann_path, dataset_dict(images, annotations, info))
-    write_json(det_path, detections)
+    write_coco_files(ann_path, det_path, images, annotations, detections, info)
     return {
         "video": video_path,
         "annotations": ann_path,
