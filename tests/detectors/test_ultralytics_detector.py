@@ -136,7 +136,7 @@ def test_every_setting_reaches_ultralytics(images, no_network):
     )
     settings = detectors.detector_settings(cfg)
     keys = ("conf", "iou", "imgsz", "max_det", "device", "half", "batch", "allow_download", "min_box_size", "score_threshold")
-    det = UltralyticsDetector(settings["weights"], model=model, **{k: settings[k] for k in keys})
+    det = UltralyticsDetector(settings.weights, model=model, **{k: getattr(settings, k) for k in keys})
     small = [cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2)) for im in images] + [images[0][:100, :150].copy()]
     out = det(small)
     assert len(out) == 5
