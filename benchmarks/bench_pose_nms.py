@@ -37,7 +37,7 @@ def best_of(fn, repeats: int) -> float:
 
 def dense(data):
     """The batched call with the all-pairs formulation forced (normally used for small inputs)."""
-    import pose_nms.parametric as impl
+    import pose_nms.greedy as impl
 
     saved, impl.DENSE_LIMIT = impl.DENSE_LIMIT, 1 << 40
     try:
