@@ -24,7 +24,7 @@ from .fit import fit_pgpg
 from .gmm import GaussianMixture
 from .kmeans import KMeansResult, kmeans, masked_sq_distances
 from .matching import apply_offsets, box_iou, box_offsets, match_boxes
-from .normalize import COCO_HIPS, COCO_SHOULDERS, NormalizedPoses, normalize_poses
+from .normalize import COCO_HIPS, COCO_SHOULDERS, NormalizedPoses, PoseNormalization, normalize_poses
 from .offsets import OffsetModel
 from .proposals import (
     ALPHAPOSE_OFFSET_MEAN,
@@ -64,6 +64,7 @@ __all__ = [
     "OffsetProposals",
     "PGPGError",
     "PGPGProposals",
+    "PoseNormalization",
     "ProposalGenerator",
     "SamplingSettings",
     "apply_offsets",

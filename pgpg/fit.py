@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
 from .atomic_poses import AtomicPoses
 from .errors import PGPGError
 from .matching import box_offsets, check_boxes, match_boxes
-from .normalize import COCO_HIPS, COCO_SHOULDERS, check_keypoints
+from .normalize import PoseNormalization, check_keypoints
 from .offsets import OffsetModel
 from .proposals import PGPGProposals, SamplingSettings
 
@@ -100,10 +100,7 @@ def fit_pgpg(
     reg_covar: float = 1e-5,
     seed: int = 0,
     n_init: int = 4,
-    shoulders: Sequence[int] = COCO_SHOULDERS,
-    hips: Sequence[int] = COCO_HIPS,
-    visibility_threshold: float = 0.0,
-    min_keypoints: int = 3,
+    normalization: Optional[PoseNormalization] = None,
     settings: Optional[SamplingSettings] = None,
 ) -> PGPGProposals:
     """Fit PGPG (module docstring).
@@ -123,8 +120,9 @@ def fit_pgpg(
         reg_covar: covariance regularisation.
         seed: seeds k-means and EM.
         n_init: k-means seedings.
-        shoulders, hips, visibility_threshold, min_keypoints: pose normalisation
-            (:func:`pgpg.normalize.normalize_poses`).
+        normalization: joint indices, visibility threshold and minimum joints of the pose
+            normalisation (default :class:`~pgpg.normalize.PoseNormalization`, COCO); the
+            width ratios are estimated from the poses.
         settings: sampling settings stored in the model (default :class:`SamplingSettings`).
 
     Returns:
@@ -158,16 +156,7 @@ def fit_pgpg(
     if len(dets) == 0:
         raise PGPGError("no detections to fit PGPG on: the detection file is empty or holds no person boxes")
 
-    atoms, labels = AtomicPoses.fit(
-        kp,
-        k,
-        seed=seed,
-        n_init=n_init,
-        shoulders=shoulders,
-        hips=hips,
-        visibility_threshold=visibility_threshold,
-        min_keypoints=min_keypoints,
-    )
+    atoms, labels = AtomicPoses.fit(kp, k, seed=seed, n_init=n_init, normalization=normalization)
     matches = match_per_image(gt, gt_ids, dets, det_ids, iou_threshold)
     pg, pd = matches.gt, matches.det
     if len(pg) == 0:

@@ -19,7 +19,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pgpg import OffsetProposals, SamplingSettings, fit_pgpg, load_proposal_generator, save_proposal_generator
+from pgpg import (
+    OffsetProposals,
+    PoseNormalization,
+    SamplingSettings,
+    fit_pgpg,
+    load_proposal_generator,
+    save_proposal_generator,
+)
 
 from ..errors import RMPEError, cli_main
 from ..io import read_json
@@ -157,8 +164,7 @@ def _fit(args: argparse.Namespace) -> int:
         min_samples=args.min_samples,
         reg_covar=args.reg,
         seed=args.seed,
-        shoulders=_pair(args.shoulders, "--shoulders"),
-        hips=_pair(args.hips, "--hips"),
+        normalization=PoseNormalization(shoulders=_pair(args.shoulders, "--shoulders"), hips=_pair(args.hips, "--hips")),
         settings=SamplingSettings(subpatch_probability=args.subpatch_probability),
     )
     save_proposal_generator(gen, args.out)
