@@ -45,3 +45,18 @@ def test_bad_model_files(tmp_path):
         load_proposal_generator(tmp_path / "part.npz")
     with pytest.raises(PGPGError, match="must end in .npz or .json"):
         save_proposal_generator(build_proposal_generator("jitter"), tmp_path / "x.bin")
+
+
+def test_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    save_proposal_generator(build_proposal_generator("jitter", probability=0.5), path)
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_proposal_generator(build_proposal_generator("jitter"), path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    assert load_proposal_generator(path).settings.probability == 0.5
