@@ -243,6 +243,8 @@ class OffsetProposals(ProposalGenerator):
     def sample_batch(
         self, gt_boxes: np.ndarray, keypoints: Optional[np.ndarray], n: int, rng: RandomLike = None
     ) -> np.ndarray:
+        """(N, n, 4) float32 xyxy proposals for (N, 4) GT boxes (steps 1-4 of the module
+        docstring); arguments as in :meth:`ProposalGenerator.sample_batch`."""
         gt = _checked_boxes(gt_boxes, n)
         n, num = int(n), gt.shape[0]
         if num * n == 0:
@@ -259,8 +261,6 @@ class OffsetProposals(ProposalGenerator):
         generated = rng.random(num * n) < s.probability
         boxes = np.where(generated[:, None], boxes, gt_rep)
         return boxes.reshape(num, n, 4).astype(np.float32)
-
-    sample_batch.__doc__ = ProposalGenerator.sample_batch.__doc__
 
     def with_settings(self, **values: Optional[float]) -> "OffsetProposals":
         clone = copy.copy(self)
