@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from pgpg import ProposalGenerator, build_proposal_generator
+from pgpg import build_proposal_generator, fit_pgpg
 from pgpg.synthetic import POSE_TEMPLATES, make_planted_people
 
 
@@ -43,8 +43,8 @@ def main() -> None:
     gen = None
     for n in args.people:
         d = planted(n)
-        fit = lambda: ProposalGenerator.fit(d["gt_boxes"], d["keypoints"], d["image_ids"], d["det_boxes"],  # noqa: E731
-                                            d["det_image_ids"], d["det_scores"], k=args.k, n_components=args.components)
+        fit = lambda: fit_pgpg(d["gt_boxes"], d["keypoints"], d["image_ids"], d["det_boxes"],  # noqa: E731
+                               d["det_image_ids"], d["det_scores"], k=args.k, n_components=args.components)
         t = timed(fit, repeat=2)
         gen = fit()
         print(f"| fit (k={args.k}, {args.components} components) | {len(d['gt_boxes'])} people, "

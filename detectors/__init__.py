@@ -18,16 +18,17 @@ Built-in types (``detector.type``): ``yolo`` (:class:`UltralyticsDetector`), ``f
 """
 from .base import Detections, PersonDetector, image_key
 from .errors import DetectorError
-from .registry import DETECTOR_DEFAULTS, available_detectors, build_detector, detector_settings, register_detector
+from .registry import available_detectors, build_detector, register_detector
+from .settings import DetectorSettings, detector_settings
 from .detection_file import DetectionFileDetector  # noqa: E402  (registers "file")
 from .ground_truth import GroundTruthDetector  # noqa: E402  (registers "gt")
 from .ultralytics_detector import UltralyticsDetector  # noqa: E402  (registers "yolo")
 
 __all__ = [
-    "DETECTOR_DEFAULTS",
     "DetectionFileDetector",
     "Detections",
     "DetectorError",
+    "DetectorSettings",
     "GroundTruthDetector",
     "PersonDetector",
     "UltralyticsDetector",

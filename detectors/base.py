@@ -13,7 +13,6 @@ Conventions (DESIGN.md section 3):
 from __future__ import annotations
 
 import abc
-import math
 import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Union
@@ -21,6 +20,7 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 
 from .errors import DetectorError
+from .settings import check_setting
 
 ImageId = Union[int, str, "os.PathLike[str]"]
 
@@ -111,44 +111,6 @@ def image_key(image_id: Any) -> Union[int, str]:
     )
 
 
-# ----------------------------------------------------------------------------- setting checks
-
-
-def check_number(name: str, value: Any, low: Optional[float] = None, high: Optional[float] = None) -> float:
-    """A finite real setting within ``[low, high]``; raises DetectorError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DetectorError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        raise DetectorError(f"{name} must be in [{lo}, {hi}], got {value!r}")
-    return value
-
-
-def check_int(name: str, value: Any, low: int = 1) -> int:
-    """An integer setting ``>= low``; raises DetectorError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise DetectorError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise DetectorError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """A true/false setting; raises DetectorError naming ``name``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise DetectorError(f"{name} must be true or false, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
-def check_path(name: str, value: Any) -> str:
-    """A non-empty path setting; raises DetectorError naming ``name``."""
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
-        raise DetectorError(f"{name} must be a file path, got {value!r}")
-    return os.fspath(value).strip()
-
-
 # ----------------------------------------------------------------------------- interface
 
 
@@ -169,7 +131,7 @@ class PersonDetector(abc.ABC):
 
     Args:
         min_box_size: drop boxes whose width or height is below this (pixels, ``>= 0``).
-        score_threshold: drop boxes scoring below this.
+        score_threshold: drop boxes scoring below this (in [0, 1]).
     """
 
     #: whether the detector looks at pixels (False: images are identified by ``image_ids``).
@@ -178,8 +140,8 @@ class PersonDetector(abc.ABC):
     needs_image_ids: bool = False
 
     def __init__(self, *, min_box_size: float = 2.0, score_threshold: float = 0.0) -> None:
-        self.min_box_size = check_number("detector.min_box_size", min_box_size, low=0.0)
-        self.score_threshold = check_number("detector.score_threshold", score_threshold)
+        self.min_box_size = check_setting("min_box_size", min_box_size)
+        self.score_threshold = check_setting("score_threshold", score_threshold)
 
     def __call__(
         self,

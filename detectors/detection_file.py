@@ -26,9 +26,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .base import Detections, PersonDetector, check_int, check_path, image_key
+from .base import Detections, PersonDetector, image_key
 from .errors import DetectorError
 from .registry import register_detector
+from .settings import DetectorSettings, check_int, check_setting
 
 Key = Union[int, str]
 
@@ -136,24 +137,24 @@ class DetectionFileDetector(PersonDetector):
         category_id: int = 1,
     ) -> None:
         super().__init__(min_box_size=min_box_size, score_threshold=score_threshold)
-        self.file = check_path("detector.file", file)
+        self.file = check_setting("file", file)
         self.category_id = check_int("category_id", category_id, low=0)
         self.index: Optional[CocoImageIndex] = None
         if ann is not None:
-            ann = check_path("detector.ann", ann)
+            ann = check_setting("ann", ann)
             self.index = CocoImageIndex(read_json(ann, "annotation file"), ann)
         self._boxes, self._aliases, self._string_keys = self._load(read_json(self.file, "detection file"))
 
     @classmethod
-    def from_settings(cls, settings: Dict[str, Any]) -> "DetectionFileDetector":
+    def from_config(cls, settings: DetectorSettings) -> "DetectionFileDetector":
         """Build from the ``detector:`` settings (uses file, ann, score_threshold, min_box_size)."""
-        if settings.get("file") is None:
+        if settings.file is None:
             raise DetectorError("detector.type is 'file' but detector.file is not set; give the detection results JSON")
         return cls(
-            settings["file"],
-            ann=settings.get("ann"),
-            score_threshold=settings.get("score_threshold", 0.0),
-            min_box_size=settings.get("min_box_size", 2.0),
+            settings.file,
+            ann=settings.ann,
+            score_threshold=settings.score_threshold,
+            min_box_size=settings.min_box_size,
         )
 
     def _load(self, data: Any) -> Tuple[Dict[Key, Detections], Dict[Key, Key], bool]:

@@ -12,10 +12,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .base import Detections, PersonDetector, check_bool, check_int, check_path
+from .base import Detections, PersonDetector
 from .detection_file import CocoImageIndex, _short, parse_xywh, read_json
 from .errors import DetectorError
 from .registry import register_detector
+from .settings import DetectorSettings, check_int, check_setting
 
 
 @register_detector("gt")
@@ -50,24 +51,24 @@ class GroundTruthDetector(PersonDetector):
         require_keypoints: bool = False,
     ) -> None:
         super().__init__(min_box_size=min_box_size, score_threshold=score_threshold)
-        self.ann = check_path("detector.ann", ann)
+        self.ann = check_setting("ann", ann)
         self.category_id = check_int("category_id", category_id, low=0)
-        self.require_keypoints = check_bool("require_keypoints", require_keypoints)
+        self.require_keypoints = check_setting("require_keypoints", require_keypoints)
         data = read_json(self.ann, "annotation file")
         self.index = CocoImageIndex(data, self.ann)
         self._boxes = self._load(data)
 
     @classmethod
-    def from_settings(cls, settings: Dict[str, Any]) -> "GroundTruthDetector":
+    def from_config(cls, settings: DetectorSettings) -> "GroundTruthDetector":
         """Build from the ``detector:`` settings (uses ann, min_box_size, score_threshold,
         require_keypoints)."""
-        if settings.get("ann") is None:
+        if settings.ann is None:
             raise DetectorError("detector.type is 'gt' but detector.ann is not set; give the COCO annotation JSON")
         return cls(
-            settings["ann"],
-            min_box_size=settings.get("min_box_size", 2.0),
-            score_threshold=settings.get("score_threshold", 0.0),
-            require_keypoints=settings.get("require_keypoints", False),
+            settings.ann,
+            min_box_size=settings.min_box_size,
+            score_threshold=settings.score_threshold,
+            require_keypoints=settings.require_keypoints,
         )
 
     def _load(self, data: Dict[str, Any]) -> Dict[int, np.ndarray]:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .base import Detections, PersonDetector, check_bool, check_int, check_number, check_path
+from .base import Detections, PersonDetector
 from .errors import DetectorError
 from .registry import register_detector
+from .settings import DetectorSettings, check_int, check_setting
 
 _MODEL_FILE_SUFFIXES = (".yaml", ".yml")
 _DETECTION_TASKS = ("detect", "segment", "pose")
@@ -152,14 +153,14 @@ class UltralyticsDetector(PersonDetector):
         model: Any = None,
     ) -> None:
         super().__init__(min_box_size=min_box_size, score_threshold=score_threshold)
-        self.weights = check_path("detector.weights", weights)
-        self.conf = check_number("detector.conf", conf, 0.0, 1.0)
-        self.iou = check_number("detector.iou", iou, 0.0, 1.0)
-        self.imgsz = self._check_imgsz(imgsz)
-        self.max_det = check_int("detector.max_det", max_det)
-        self.half = check_bool("detector.half", half)
-        self.batch = check_int("detector.batch", batch)
-        self.allow_download = check_bool("detector.allow_download", allow_download)
+        self.weights = check_setting("weights", weights)
+        self.conf = check_setting("conf", conf)
+        self.iou = check_setting("iou", iou)
+        self.imgsz = check_setting("imgsz", imgsz)
+        self.max_det = check_setting("max_det", max_det)
+        self.half = check_setting("half", half)
+        self.batch = check_setting("batch", batch)
+        self.allow_download = check_setting("allow_download", allow_download)
         self.device = self._check_device(device)
         _import_ultralytics(self.allow_download)
         if model is None:
@@ -187,28 +188,28 @@ class UltralyticsDetector(PersonDetector):
         self._has_run = False
 
     @classmethod
-    def from_settings(cls, settings: Dict[str, Any]) -> "UltralyticsDetector":
-        """Build from the ``detector:`` settings (every setting but file/ann)."""
-        keys = ("conf", "iou", "imgsz", "max_det", "device", "half", "batch", "allow_download",
-                "min_box_size", "score_threshold")
-        return cls(settings["weights"], **{k: settings[k] for k in keys if k in settings})
+    def from_config(cls, settings: DetectorSettings) -> "UltralyticsDetector":
+        """Build from the ``detector:`` settings (every setting but file/ann/require_keypoints)."""
+        return cls(
+            settings.weights,
+            conf=settings.conf,
+            iou=settings.iou,
+            imgsz=settings.imgsz,
+            max_det=settings.max_det,
+            device=settings.device,
+            half=settings.half,
+            batch=settings.batch,
+            allow_download=settings.allow_download,
+            min_box_size=settings.min_box_size,
+            score_threshold=settings.score_threshold,
+        )
 
     # ------------------------------------------------------------------ construction helpers
 
     @staticmethod
-    def _check_imgsz(imgsz: Any) -> Union[int, Tuple[int, int]]:
-        if isinstance(imgsz, (list, tuple)):
-            if len(imgsz) != 2:
-                raise DetectorError(f"detector.imgsz must be an integer or [h, w], got {imgsz!r}")
-            return (check_int("detector.imgsz", imgsz[0], 32), check_int("detector.imgsz", imgsz[1], 32))
-        return check_int("detector.imgsz", imgsz, 32)
-
-    @staticmethod
     def _check_device(device: Any) -> str:
-        if device is None:
+        if check_setting("device", device) is None:
             return "cpu"
-        if isinstance(device, bool) or not isinstance(device, (str, int)):
-            raise DetectorError(f"detector.device must be a string like 'cpu' or 'cuda:0', got {device!r}")
         text = str(device).strip()
         if text.lower().startswith("cuda") or text.replace(",", "").isdigit():
             import torch

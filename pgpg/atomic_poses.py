@@ -6,21 +6,14 @@ cannot be normalised (:func:`pgpg.normalize.normalize_poses`) get atom -1.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+import dataclasses
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from .errors import PGPGError
 from .kmeans import _distances, kmeans
-from .normalize import (
-    COCO_HIPS,
-    COCO_SHOULDERS,
-    DEFAULT_HIP_RATIO,
-    DEFAULT_SHOULDER_RATIO,
-    check_keypoints,
-    estimate_width_ratios,
-    normalize_poses,
-)
+from .normalize import PoseNormalization, check_keypoints, estimate_width_ratios, normalize_poses
 
 
 class AtomicPoses:
@@ -29,12 +22,9 @@ class AtomicPoses:
     Args:
         centres: (A, K, 2) atom centres in torso units (x right, y down, origin at the torso
             centre, unit = torso length).
-        shoulders: (left, right) shoulder indices (COCO 5, 6).
-        hips: (left, right) hip indices (COCO 11, 12).
-        visibility_threshold: a joint is visible when v > this.
-        min_keypoints: poses with fewer visible joints get atom -1.
-        shoulder_ratio: torso length / shoulder width (fallback without hips).
-        hip_ratio: torso length / hip width (fallback without shoulders).
+        normalization: how poses are normalised (joint indices, visibility threshold,
+            minimum joints, width ratios); default :class:`~pgpg.normalize.PoseNormalization`.
+            Poses it cannot normalise get atom -1.
         counts: (A,) number of fitting poses per atom (0 when unknown).
     """
 
@@ -42,12 +32,7 @@ class AtomicPoses:
         self,
         centres: np.ndarray,
         *,
-        shoulders: Sequence[int] = COCO_SHOULDERS,
-        hips: Sequence[int] = COCO_HIPS,
-        visibility_threshold: float = 0.0,
-        min_keypoints: int = 3,
-        shoulder_ratio: float = DEFAULT_SHOULDER_RATIO,
-        hip_ratio: float = DEFAULT_HIP_RATIO,
+        normalization: Optional[PoseNormalization] = None,
         counts: np.ndarray | None = None,
     ) -> None:
         centres = np.asarray(centres, dtype=np.float64)
@@ -56,19 +41,14 @@ class AtomicPoses:
         if not np.isfinite(centres).all():
             raise PGPGError("atomic pose centres contain non-finite values")
         self.centres = centres
-        self.shoulders = tuple(int(i) for i in shoulders)
-        self.hips = tuple(int(i) for i in hips)
-        self.visibility_threshold = float(visibility_threshold)
-        self.min_keypoints = int(min_keypoints)
-        self.shoulder_ratio = float(shoulder_ratio)
-        self.hip_ratio = float(hip_ratio)
+        self.normalization = PoseNormalization() if normalization is None else normalization
         self.counts = (
             np.zeros(len(centres), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64).reshape(-1)
         )
         if self.counts.shape[0] != len(centres):
             raise PGPGError(f"atomic pose counts have {self.counts.shape[0]} entries for {len(centres)} atoms")
         # validates the indices against K
-        normalize_poses(np.zeros((0, self.num_keypoints, 3)), **self._norm_kwargs())
+        normalize_poses(np.zeros((0, self.num_keypoints, 3)), self.normalization)
 
     @property
     def num_atoms(self) -> int:
@@ -80,16 +60,6 @@ class AtomicPoses:
         """K, the number of keypoints per pose."""
         return int(self.centres.shape[1])
 
-    def _norm_kwargs(self) -> Dict:
-        return dict(
-            shoulders=self.shoulders,
-            hips=self.hips,
-            visibility_threshold=self.visibility_threshold,
-            min_keypoints=self.min_keypoints,
-            shoulder_ratio=self.shoulder_ratio,
-            hip_ratio=self.hip_ratio,
-        )
-
     @classmethod
     def fit(
         cls,
@@ -99,10 +69,7 @@ class AtomicPoses:
         seed: int = 0,
         n_init: int = 4,
         max_iter: int = 100,
-        shoulders: Sequence[int] = COCO_SHOULDERS,
-        hips: Sequence[int] = COCO_HIPS,
-        visibility_threshold: float = 0.0,
-        min_keypoints: int = 3,
+        normalization: Optional[PoseNormalization] = None,
     ) -> Tuple["AtomicPoses", np.ndarray]:
         """Cluster poses into ``k`` atomic poses with k-means++ (deterministic by ``seed``).
 
@@ -112,7 +79,9 @@ class AtomicPoses:
             keypoints: (N, K, 3) (x, y, v) in image pixels.
             k: number of atomic poses.
             seed, n_init, max_iter: k-means settings (:func:`pgpg.kmeans.kmeans`).
-            shoulders, hips, visibility_threshold, min_keypoints: normalisation settings.
+            normalization: joint indices, visibility threshold and minimum joints; its width
+                ratios are replaced by those estimated from ``keypoints``
+                (:func:`~pgpg.normalize.estimate_width_ratios`).
 
         Returns:
             (atoms, labels): the fitted model and (N,) int64 atom per input pose (-1 where
@@ -124,23 +93,15 @@ class AtomicPoses:
         kp = check_keypoints(keypoints)
         if kp.shape[0] == 0:
             raise PGPGError("no poses to cluster into atomic poses; the annotations hold no keypoints")
-        sh_ratio, hp_ratio = estimate_width_ratios(
-            kp, shoulders=shoulders, hips=hips, visibility_threshold=visibility_threshold
-        )
-        norm = normalize_poses(
-            kp,
-            shoulders=shoulders,
-            hips=hips,
-            visibility_threshold=visibility_threshold,
-            min_keypoints=min_keypoints,
-            shoulder_ratio=sh_ratio,
-            hip_ratio=hp_ratio,
-        )
+        spec = PoseNormalization() if normalization is None else normalization
+        sh_ratio, hp_ratio = estimate_width_ratios(kp, spec)
+        spec = dataclasses.replace(spec, shoulder_ratio=sh_ratio, hip_ratio=hp_ratio)
+        norm = normalize_poses(kp, spec)
         n_valid = int(norm.valid.sum())
         if n_valid == 0:
             raise PGPGError(
                 f"none of the {kp.shape[0]} poses can be normalised: each needs a visible shoulder and hip "
-                f"(or both shoulders, or both hips) and at least {min_keypoints} visible joints"
+                f"(or both shoulders, or both hips) and at least {spec.min_keypoints} visible joints"
             )
         if n_valid < k:
             raise PGPGError(
@@ -158,16 +119,7 @@ class AtomicPoses:
         rank[order] = np.arange(k)
         labels = np.full(kp.shape[0], -1, dtype=np.int64)
         labels[norm.valid] = rank[result.labels]
-        atoms = cls(
-            result.centres[order].reshape(k, kp.shape[1], 2),
-            shoulders=shoulders,
-            hips=hips,
-            visibility_threshold=visibility_threshold,
-            min_keypoints=min_keypoints,
-            shoulder_ratio=sh_ratio,
-            hip_ratio=hp_ratio,
-            counts=sizes[order],
-        )
+        atoms = cls(result.centres[order].reshape(k, kp.shape[1], 2), normalization=spec, counts=sizes[order])
         return atoms, labels
 
     def assign(self, keypoints: np.ndarray) -> np.ndarray:
@@ -184,7 +136,7 @@ class AtomicPoses:
             raise PGPGError(
                 f"poses have {kp.shape[1]} keypoints but the atomic poses were fitted on {self.num_keypoints}"
             )
-        norm = normalize_poses(kp, **self._norm_kwargs())
+        norm = normalize_poses(kp, self.normalization)
         labels = np.full(kp.shape[0], -1, dtype=np.int64)
         if norm.valid.any():
             x = norm.coords[norm.valid].reshape(int(norm.valid.sum()), -1)
@@ -196,27 +148,27 @@ class AtomicPoses:
 
     def state(self) -> Dict[str, np.ndarray]:
         """Numeric arrays that :meth:`from_state` turns back into an equal object."""
+        spec = self.normalization
         return {
             "centres": self.centres,
-            "shoulders": np.asarray(self.shoulders, dtype=np.int64),
-            "hips": np.asarray(self.hips, dtype=np.int64),
-            "visibility_threshold": np.float64(self.visibility_threshold),
-            "min_keypoints": np.int64(self.min_keypoints),
-            "shoulder_ratio": np.float64(self.shoulder_ratio),
-            "hip_ratio": np.float64(self.hip_ratio),
+            "shoulders": np.asarray(spec.shoulders, dtype=np.int64),
+            "hips": np.asarray(spec.hips, dtype=np.int64),
+            "visibility_threshold": np.float64(spec.visibility_threshold),
+            "min_keypoints": np.int64(spec.min_keypoints),
+            "shoulder_ratio": np.float64(spec.shoulder_ratio),
+            "hip_ratio": np.float64(spec.hip_ratio),
             "counts": self.counts,
         }
 
     @classmethod
     def from_state(cls, state: Dict[str, np.ndarray]) -> "AtomicPoses":
         """Inverse of :meth:`state`."""
-        return cls(
-            np.asarray(state["centres"], dtype=np.float64),
+        normalization = PoseNormalization(
             shoulders=np.asarray(state["shoulders"]).tolist(),
             hips=np.asarray(state["hips"]).tolist(),
             visibility_threshold=float(state["visibility_threshold"]),
             min_keypoints=int(state["min_keypoints"]),
             shoulder_ratio=float(state["shoulder_ratio"]),
             hip_ratio=float(state["hip_ratio"]),
-            counts=np.asarray(state["counts"]),
         )
+        return cls(np.asarray(state["centres"], dtype=np.float64), normalization=normalization, counts=np.asarray(state["counts"]))

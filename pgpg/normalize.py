@@ -29,7 +29,7 @@ and 3 follow the data; the defaults below are rough adult proportions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,6 +41,37 @@ COCO_HIPS: Tuple[int, int] = (11, 12)
 #: Default torso length / shoulder width and torso length / hip width.
 DEFAULT_SHOULDER_RATIO = 1.25
 DEFAULT_HIP_RATIO = 2.0
+
+@dataclass(frozen=True)
+class PoseNormalization:
+    """How poses are normalised to torso units (the rules of the module docstring).
+
+    Indices are joint positions in the (K, 3) keypoint rows; they are checked against K when
+    poses are normalised.
+    """
+
+    shoulders: Tuple[int, int] = COCO_SHOULDERS  #: (left, right) shoulder indices (COCO: 5, 6)
+    hips: Tuple[int, int] = COCO_HIPS  #: (left, right) hip indices (COCO: 11, 12)
+    visibility_threshold: float = 0.0  #: a joint is visible when v > this (COCO: v = 1 labelled, 2 visible)
+    min_keypoints: int = 3  #: a pose with fewer visible joints is invalid
+    shoulder_ratio: float = DEFAULT_SHOULDER_RATIO  #: torso length / shoulder width, for rule 2
+    hip_ratio: float = DEFAULT_HIP_RATIO  #: torso length / hip width, for rule 3
+
+    def __post_init__(self) -> None:
+        try:
+            values = dict(
+                shoulders=tuple(int(i) for i in self.shoulders),
+                hips=tuple(int(i) for i in self.hips),
+                visibility_threshold=float(self.visibility_threshold),
+                min_keypoints=int(self.min_keypoints),
+                shoulder_ratio=float(self.shoulder_ratio),
+                hip_ratio=float(self.hip_ratio),
+            )
+        except (TypeError, ValueError) as exc:
+            raise PGPGError(f"bad pose normalisation setting: {exc}") from None
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
 
 #: Codes of the rule that normalised each pose (:attr:`NormalizedPoses.method`).
 METHOD_INVALID, METHOD_TORSO, METHOD_SHOULDERS, METHOD_HIPS = 0, 1, 2, 3
@@ -101,38 +132,24 @@ def _pair_mean(points: np.ndarray, vis: np.ndarray) -> Tuple[np.ndarray, np.ndar
     return mean, count
 
 
-def normalize_poses(
-    keypoints: np.ndarray,
-    *,
-    shoulders: Sequence[int] = COCO_SHOULDERS,
-    hips: Sequence[int] = COCO_HIPS,
-    visibility_threshold: float = 0.0,
-    min_keypoints: int = 3,
-    shoulder_ratio: float = DEFAULT_SHOULDER_RATIO,
-    hip_ratio: float = DEFAULT_HIP_RATIO,
-) -> NormalizedPoses:
+def normalize_poses(keypoints: np.ndarray, normalization: Optional[PoseNormalization] = None) -> NormalizedPoses:
     """Normalise poses to torso units (rules in the module docstring).
 
     Args:
         keypoints: (N, K, 3) or (K, 3) (x, y, v) in image pixels; a joint counts as visible
-            when ``v > visibility_threshold`` (COCO: v = 1 labelled, 2 visible; both count)
-            and its coordinates are finite.
-        shoulders: (left, right) shoulder indices (COCO: 5, 6).
-        hips: (left, right) hip indices (COCO: 11, 12).
-        visibility_threshold: see ``keypoints``.
-        min_keypoints: a pose with fewer visible joints is invalid.
-        shoulder_ratio: torso length / shoulder width for rule 2.
-        hip_ratio: torso length / hip width for rule 3.
+            when ``v > normalization.visibility_threshold`` and its coordinates are finite.
+        normalization: the settings (None: :class:`PoseNormalization` defaults, COCO).
 
     Returns:
         :class:`NormalizedPoses` with N rows.
     """
+    spec = PoseNormalization() if normalization is None else normalization
     kp = check_keypoints(keypoints)
     n, k, _ = kp.shape
-    sh = _check_pair(shoulders, "shoulder", k)
-    hp = _check_pair(hips, "hip", k)
+    sh = _check_pair(spec.shoulders, "shoulder", k)
+    hp = _check_pair(spec.hips, "hip", k)
     xy = kp[..., :2]
-    vis = (kp[..., 2] > visibility_threshold) & np.isfinite(xy).all(-1)
+    vis = (kp[..., 2] > spec.visibility_threshold) & np.isfinite(xy).all(-1)
     xy = np.where(vis[..., None], xy, 0.0)
 
     sh_pts, sh_vis = xy[:, list(sh)], vis[:, list(sh)]
@@ -156,7 +173,7 @@ def normalize_poses(
     scale = np.where(
         rule_torso,
         torso_len,
-        np.where(rule_sh, shoulder_ratio * sh_width, np.where(rule_hp, hip_ratio * hp_width, 0.0)),
+        np.where(rule_sh, spec.shoulder_ratio * sh_width, np.where(rule_hp, spec.hip_ratio * hp_width, 0.0)),
     )
     half_down = np.zeros((n, 2))
     half_down[:, 1] = 0.5 * scale
@@ -166,7 +183,7 @@ def normalize_poses(
         np.where(rule_sh[:, None], sh_mid + half_down, hp_mid - half_down),
     )
     method = np.where(rule_torso, METHOD_TORSO, np.where(rule_sh, METHOD_SHOULDERS, np.where(rule_hp, METHOD_HIPS, METHOD_INVALID)))
-    valid = (method != METHOD_INVALID) & (scale > 1e-6) & (vis.sum(1) >= min_keypoints)
+    valid = (method != METHOD_INVALID) & (scale > 1e-6) & (vis.sum(1) >= spec.min_keypoints)
     method = np.where(valid, method, METHOD_INVALID).astype(np.int8)
     visible = vis & valid[:, None]
 
@@ -184,28 +201,24 @@ def normalize_poses(
 
 
 def estimate_width_ratios(
-    keypoints: np.ndarray,
-    *,
-    shoulders: Sequence[int] = COCO_SHOULDERS,
-    hips: Sequence[int] = COCO_HIPS,
-    visibility_threshold: float = 0.0,
-    min_poses: int = 10,
+    keypoints: np.ndarray, normalization: Optional[PoseNormalization] = None, *, min_poses: int = 10
 ) -> Tuple[float, float]:
     """Median torso length / shoulder width and torso length / hip width over full-torso poses.
 
     Args:
         keypoints: (N, K, 3) (x, y, v) in image pixels.
-        shoulders, hips, visibility_threshold: as in :func:`normalize_poses`.
+        normalization: joint indices and visibility threshold (its ratios are not used).
         min_poses: below this many usable poses the default ratio is returned.
 
     Returns:
         (shoulder_ratio, hip_ratio).
     """
+    spec = PoseNormalization() if normalization is None else normalization
     kp = check_keypoints(keypoints)
     k = kp.shape[1]
-    sh = _check_pair(shoulders, "shoulder", k)
-    hp = _check_pair(hips, "hip", k)
-    vis = (kp[..., 2] > visibility_threshold) & np.isfinite(kp[..., :2]).all(-1)
+    sh = _check_pair(spec.shoulders, "shoulder", k)
+    hp = _check_pair(spec.hips, "hip", k)
+    vis = (kp[..., 2] > spec.visibility_threshold) & np.isfinite(kp[..., :2]).all(-1)
     xy = np.where(vis[..., None], kp[..., :2], 0.0)
     sh_mid, sh_n = _pair_mean(xy[:, list(sh)], vis[:, list(sh)])
     hp_mid, hp_n = _pair_mean(xy[:, list(hp)], vis[:, list(hp)])

@@ -17,8 +17,8 @@ import torch
 from ._arrays import check_finite, check_shape, compute_spec, to_output, to_tensor
 from .errors import PoseNMSError
 
-#: COCO-17 per-keypoint OKS standard deviations (COCOeval values). Defined here because
-#: ``pose_nms`` may not import ``rmpe``; equal to ``rmpe.keypoints.COCO_SIGMAS``.
+#: COCO-17 per-keypoint OKS standard deviations (COCOeval values). The project's one
+#: definition: ``pose_nms`` may not import ``rmpe``, so ``rmpe.keypoints`` takes it from here.
 COCO_SIGMAS = (
     0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
     0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,

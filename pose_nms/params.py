@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Literal, Mapping, Optional, Union
 
 import yaml
 
+from ._io import atomic_write
 from .errors import PoseNMSError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -57,15 +57,15 @@ class PoseNMSParams:
         distance: ``"pixel"`` or ``"normalized"`` (see the module docstring).
     """
 
-    delta1: float = 1.0
-    delta2: float = 2.65
-    mu: float = 1.7
-    gamma: float = 22.48
-    score_threshold: float = 0.3
-    match_threshold: int = 5
-    alpha: float = 0.1
-    min_area: float = 0.0
-    distance: str = "pixel"
+    delta1: float = 1.0  #: softness of the keypoint-score term tanh(s / delta1), > 0
+    delta2: float = 2.65  #: length scale of the distance term exp(-d / delta2), > 0 (px, or ref_dist units)
+    mu: float = 1.7  #: weight of the distance term, >= 0
+    gamma: float = 22.48  #: similarity above which a pose is suppressed
+    score_threshold: float = 0.3  #: drop a person whose largest keypoint score (before or after merging) is below this
+    match_threshold: int = 5  #: suppress a pose with this many joints within min(ref_dist, 7) px, >= 1 (pixel mode)
+    alpha: float = 0.1  #: ref_dist = alpha x the longer box side, > 0
+    min_area: float = 0.0  #: drop a person whose keypoint extent x 2.25 is below this area (px^2), >= 0
+    distance: Literal["pixel", "normalized"] = "pixel"  #: ``pixel`` (AlphaPose) or ``normalized`` (RMPE paper)
 
     def __post_init__(self) -> None:
         for name in ("delta1", "delta2", "mu", "gamma", "score_threshold", "alpha", "min_area"):
@@ -76,7 +76,7 @@ class PoseNMSParams:
         for name in ("delta1", "delta2", "alpha"):
             if getattr(self, name) <= 0:
                 raise PoseNMSError(f"pose NMS parameter '{name}' must be > 0, got {getattr(self, name)}")
-        for name in ("mu", "min_area"):
+        for name in ("mu", "gamma", "min_area"):
             if getattr(self, name) < 0:
                 raise PoseNMSError(f"pose NMS parameter '{name}' must be >= 0, got {getattr(self, name)}")
         m = self.match_threshold
@@ -110,7 +110,7 @@ class PoseNMSParams:
         """
         if config is None:
             return cls()
-        if isinstance(config, PoseNMSParams):
+        if type(config) is PoseNMSParams:
             return config
         get = config.get if isinstance(config, Mapping) else (lambda k, d=None: getattr(config, k, d))
         params_file = get("params_file", None)
@@ -189,16 +189,5 @@ def save_params(path: PathLike, params: PoseNMSParams, comment: Optional[str] = 
     text = yaml.safe_dump(resolve_params(params).to_dict(), sort_keys=False)
     if comment:
         text = "".join(f"# {line}\n" for line in str(comment).splitlines()) + text
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        fh.write(text.encode("utf-8"))

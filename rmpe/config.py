@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from detectors import DetectorSettings
 from pose_nms import PoseNMSParams
 
 from .data.synthetic.config import SyntheticConfig
@@ -139,27 +140,6 @@ class CodecConfig:
     sigma: float = setting(2.0, **POSITIVE)  #: Gaussian target sigma in heatmap pixels
 
 
-@dataclass
-class DetectorConfig:
-    """The person detector. ``type``: ``yolo`` (ultralytics), ``file`` (COCO detections), ``gt``."""
-
-    type: Literal["yolo", "file", "gt"] = "yolo"
-    weights: str = "yolov8n.pt"  #: ultralytics model: .pt / .yaml / .onnx path or a name
-    conf: float = 0.1  #: confidence threshold
-    iou: float = 0.6  #: NMS IoU threshold
-    imgsz: int = 640
-    max_det: int = 100
-    device: Optional[str] = None  #: None: the pipeline's device
-    half: bool = False
-    batch: int = 8  #: frames per ultralytics call
-    allow_download: bool = False  #: let ultralytics fetch missing weights (needs network)
-    file: Optional[str] = None  #: detection results JSON for ``type: file``
-    ann: Optional[str] = None  #: annotation JSON for ``type: gt``
-    score_threshold: float = 0.0  #: for ``type: file``
-    min_box_size: float = 2.0  #: boxes with a side shorter than this (px) are dropped
-    require_keypoints: bool = False  #: ``type: gt``: only people with labelled keypoints get a box
-
-
 @dataclass(frozen=True)
 class PoseNMSConfig(PoseNMSParams):
     """Redundant-pose elimination (docs/pose-nms.md). The constants are ``pose_nms.PoseNMSParams``'s."""
@@ -249,7 +229,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
     pose_nms: PoseNMSConfig = field(default_factory=PoseNMSConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -391,7 +371,8 @@ def _build(cls: type, data: Dict[str, Any], prefix: str, source: str) -> Any:
     try:
         return cls(**kwargs)
     except user_errors() as exc:  # a component's settings dataclass checks its own values
-        raise RMPEError(f"{source}: {prefix or 'config'}: {exc}") from None
+        message = str(exc) if str(exc).startswith(prefix) else f"{prefix or 'config'}: {exc}"
+        raise RMPEError(f"{source}: {message}") from None
 
 
 def config_from_dict(data: Optional[Dict[str, Any]], source: str = "<dict>") -> Config:

@@ -151,10 +151,9 @@ class PosePipeline:
         self.timer = timer or StageTimer(self.device, enabled=False)
         self.nms_params = None
         if nms == "parametric":
-            from pose_nms import PoseNMSParams, load_params
+            from pose_nms import PoseNMSParams
 
-            params_file = getattr(nms_params, "params_file", None)
-            self.nms_params = load_params(params_file) if params_file else (nms_params or PoseNMSParams())
+            self.nms_params = PoseNMSParams.from_config(nms_params)
 
     @classmethod
     def from_config(

@@ -10,17 +10,18 @@ Public API::
 
 This package imports only torch; it never imports ``rmpe``.
 """
-from .checkpoint import (
-    build_sppe_from_checkpoint,
-    infer_arch,
-    load_checkpoint,
-    read_checkpoint_metadata,
-    save_checkpoint,
-)
+from .checkpoint import infer_arch, load_checkpoint, read_checkpoint, save_checkpoint
 from .duc import DUC
 from .errors import SPPEError
 from .fastpose import ALPHAPOSE_PIXEL_MEAN, ALPHAPOSE_PIXEL_STD, OUTPUT_STRIDE, FastPose, default_duc_channels
-from .registry import build_sppe, build_sppe_from_config, list_sppe, register_sppe, variant_arch
+from .registry import (
+    build_sppe,
+    build_sppe_from_checkpoint,
+    list_sppe,
+    read_checkpoint_metadata,
+    register_sppe,
+    variant_arch,
+)
 from .resnet import SE_PLACEMENTS, BasicBlock, Bottleneck, ResNet, SELayer
 
 __all__ = [
@@ -37,11 +38,11 @@ __all__ = [
     "SPPEError",
     "build_sppe",
     "build_sppe_from_checkpoint",
-    "build_sppe_from_config",
     "default_duc_channels",
     "infer_arch",
     "list_sppe",
     "load_checkpoint",
+    "read_checkpoint",
     "read_checkpoint_metadata",
     "register_sppe",
     "save_checkpoint",

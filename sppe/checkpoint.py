@@ -13,10 +13,8 @@ than tensors and plain containers is refused without running any of its code.
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import pickle
-import uuid
 import warnings
 import zipfile
 from pathlib import Path
@@ -25,9 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from ._io import atomic_write
 from .errors import SPPEError
-from .fastpose import FastPose, _check_input_size, _triple
-from .registry import _VARIANT_ARCH, list_sppe
 from .resnet import RESNET_DEPTHS, Bottleneck
 
 FORMAT = "rmpe-sppe"
@@ -136,6 +133,28 @@ def _strip_wrapper_prefixes(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     return state
 
 
+def read_checkpoint(
+    path: PathLike, map_location: Any = "cpu", mmap: bool = False
+) -> Tuple[Dict[str, Tensor], Optional[Dict[str, Any]], Dict[str, Any]]:
+    """Read a checkpoint file (weights-only) and take it apart.
+
+    Args:
+        path: our checkpoint, a plain state dict, or a dict holding one under ``"model"`` /
+            ``"state_dict"``.
+        map_location: passed to ``torch.load``.
+        mmap: memory-map the file where its format allows (reading metadata only).
+
+    Returns:
+        (state_dict with wrapper prefixes removed, our ``sppe`` metadata or None, the extra
+        entries).
+
+    Raises:
+        SPPEError: missing file, refused pickle, or not a checkpoint.
+    """
+    path = Path(path)
+    return _split(_torch_load(path, map_location, mmap=mmap), path)
+
+
 def _split(obj: Any, path: Path) -> Tuple[Dict[str, Tensor], Optional[Dict[str, Any]], Dict[str, Any]]:
     """(state_dict, our metadata or None, extra entries) of a loaded checkpoint object."""
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
@@ -224,10 +243,6 @@ def infer_arch(state_dict: Mapping[str, Tensor]) -> Optional[Dict[str, Any]]:
     }
 
 
-def _name_for_depth(depth: int) -> Optional[str]:
-    return next((n for n in list_sppe() if _VARIANT_ARCH[n].get("depth") == depth), None)
-
-
 # ---------------------------------------------------------------------------- public API
 def save_checkpoint(path: PathLike, model: nn.Module, /, **extra: Any) -> Path:
     """Write ``model``'s weights, its metadata and ``extra`` entries to ``path`` atomically.
@@ -266,23 +281,11 @@ def save_checkpoint(path: PathLike, model: nn.Module, /, **extra: Any) -> Path:
     payload.update(extra)
 
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SPPEError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return path
 
 
@@ -317,7 +320,7 @@ def load_checkpoint(
             shape mismatch (names the first key and both shapes), missing/unexpected keys.
     """
     path = Path(path)
-    state, meta, extra = _split(_torch_load(path, map_location), path)
+    state, meta, extra = read_checkpoint(path, map_location)
     target = _unwrap(model)
     model_name = getattr(target, "name", type(target).__name__)
     origin = f" (saved from {meta.get('name')})" if meta and meta.get("name") not in (None, model_name) else ""
@@ -371,84 +374,3 @@ def load_checkpoint(
             if meta.get(attr) is not None and hasattr(target, attr):
                 setattr(target, attr, tuple(meta[attr]))
     return extra
-
-
-def read_checkpoint_metadata(path: PathLike) -> Dict[str, Any]:
-    """Describe a checkpoint without building a model (memory-maps the file where it can).
-
-    Returns:
-        dict with ``format`` (``"rmpe-sppe"`` or ``"state_dict"``), ``name`` (registry
-        name, inferred for plain state dicts, ``None`` if unknown), ``num_keypoints``,
-        ``arch`` (``depth``, ``se``, ``se_reduction``, ``duc_channels``; ``None`` if unknown),
-        ``pixel_mean``, ``pixel_std``, ``input_size`` (``None`` for plain state dicts, which
-        carry none), ``num_parameters`` and ``extra`` (the extra entries that are plain
-        scalars, e.g. ``epoch``; larger ones only by name in ``extra_keys``).
-    """
-    path = Path(path)
-    state, meta, extra = _split(_torch_load(path, "cpu", mmap=True), path)
-    num_parameters = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running_" not in k)
-    scalars = {k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
-    if meta is not None:
-        return {
-            "format": FORMAT,
-            "name": meta.get("name"),
-            "num_keypoints": meta.get("num_keypoints"),
-            "arch": meta.get("arch"),
-            "pixel_mean": meta.get("pixel_mean"),
-            "pixel_std": meta.get("pixel_std"),
-            "input_size": meta.get("input_size"),
-            "num_parameters": num_parameters,
-            "extra": scalars,
-            "extra_keys": sorted(extra),
-        }
-    arch = infer_arch(state)
-    num_keypoints = arch.pop("num_keypoints") if arch else None
-    return {
-        "format": "state_dict",
-        "name": _name_for_depth(arch["depth"]) if arch else None,
-        "num_keypoints": num_keypoints,
-        "arch": arch,
-        "pixel_mean": None,
-        "pixel_std": None,
-        "input_size": None,
-        "num_parameters": num_parameters,
-        "extra": scalars,
-        "extra_keys": sorted(extra),
-    }
-
-
-def build_sppe_from_checkpoint(path: PathLike, map_location: Any = "cpu", **overrides: Any) -> FastPose:
-    """Build the network a checkpoint describes and load it, in eval mode.
-
-    Our checkpoints carry their name, architecture and normalisation; for a plain state
-    dict (e.g. AlphaPose's ``fast_res50_256x192.pth``) the architecture is inferred from
-    the shapes and AlphaPose's normalisation and 256x192 input are assumed unless
-    ``overrides`` (``input_size``, ``pixel_mean``, ``pixel_std``) say otherwise.
-
-    Raises:
-        SPPEError: the file is not a checkpoint or not a FastPose network.
-    """
-    info = read_checkpoint_metadata(path)
-    arch = info.get("arch")
-    if not isinstance(arch, Mapping) or "depth" not in arch:
-        raise SPPEError(
-            f"checkpoint {path} is not a FastPose network this package can build; build the model with "
-            f"sppe.build_sppe(name) ({', '.join(list_sppe())}) and call sppe.load_checkpoint"
-        )
-    kwargs: Dict[str, Any] = {k: arch[k] for k in ("depth", "se", "se_reduction", "duc_channels") if k in arch}
-    kwargs["num_keypoints"] = info["num_keypoints"]
-    for key in ("input_size", "pixel_mean", "pixel_std"):
-        if info.get(key) is not None:
-            kwargs[key] = info[key]
-    kwargs.update(overrides)
-    model = FastPose(name=info.get("name") or f"fastpose_depth{arch['depth']}", **kwargs)
-    load_checkpoint(model, path, map_location=map_location)
-    # the caller's word wins over the checkpoint's (validated by the constructor above)
-    if "input_size" in overrides:
-        model.input_size = _check_input_size(overrides["input_size"])
-    for key in ("pixel_mean", "pixel_std"):
-        if key in overrides:
-            setattr(model, key, _triple(overrides[key], key))
-    if isinstance(map_location, (str, torch.device)):
-        model = model.to(map_location)
-    return model.eval()

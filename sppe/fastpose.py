@@ -41,7 +41,8 @@ def default_duc_channels(depth: int) -> Tuple[int, int]:
     return (1024, 512) if block is Bottleneck else (512, 256)
 
 
-def _triple(value: Sequence[float], what: str) -> Tuple[float, float, float]:
+def rgb_triple(value: Sequence[float], what: str) -> Tuple[float, float, float]:
+    """``value`` as three floats (R, G, B); ``what`` names it in the SPPEError otherwise."""
     try:
         values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
@@ -51,7 +52,8 @@ def _triple(value: Sequence[float], what: str) -> Tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _check_input_size(input_size: Sequence[int]) -> Tuple[int, int]:
+def check_input_size(input_size: Sequence[int]) -> Tuple[int, int]:
+    """``input_size`` as (height, width) ints, both positive multiples of ``INPUT_MULTIPLE``."""
     try:
         height, width = (int(v) for v in input_size)
     except (TypeError, ValueError):
@@ -122,11 +124,11 @@ class FastPose(nn.Module):
         self.se = se
         self.se_reduction = int(se_reduction)
         self.duc_channels: Tuple[int, int] = (duc[0], duc[1])
-        self.pixel_mean = _triple(pixel_mean, "pixel_mean")
-        self.pixel_std = _triple(pixel_std, "pixel_std")
+        self.pixel_mean = rgb_triple(pixel_mean, "pixel_mean")
+        self.pixel_std = rgb_triple(pixel_std, "pixel_std")
         if any(s <= 0 for s in self.pixel_std):
             raise SPPEError(f"pixel_std must be positive, got {self.pixel_std}")
-        self.input_size = _check_input_size(input_size)
+        self.input_size = check_input_size(input_size)
 
         self.preact = ResNet(depth, se=se, se_reduction=se_reduction)
         self.shuffle = nn.PixelShuffle(2)  # 2048 x h x w -> 512 x 2h x 2w (no parameters)

@@ -2,13 +2,23 @@
 
 >>> model = build_sppe("fastpose_se50")                       # AlphaPose's FastPose, 17 keypoints
 >>> small = build_sppe("fastpose_se18", num_keypoints=14, input_size=(128, 96))
+>>> loaded = build_sppe_from_checkpoint("fast_res50_256x192.pth")  # rebuilt from the file, eval mode
+
+Checkpoints are matched to the registry here (a plain state dict is named after the first
+registered variant of its depth); reading and writing them is :mod:`sppe.checkpoint`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+import torch
+
+from .checkpoint import FORMAT, infer_arch, load_checkpoint, read_checkpoint
 from .errors import SPPEError
-from .fastpose import FastPose
+from .fastpose import FastPose, check_input_size, rgb_triple
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 #: Options every registered variant accepts as ``build_sppe(name, **overrides)``.
 OVERRIDABLE = ("num_keypoints", "input_size", "pixel_mean", "pixel_std", "se", "se_reduction", "duc_channels")
@@ -116,27 +126,86 @@ def build_sppe(name: str, **overrides: Any) -> FastPose:
     return _REGISTRY[name](**overrides)
 
 
-def build_sppe_from_config(config: Any) -> FastPose:
-    """Build from a model config: a mapping or an object with ``name`` and optionally
-    ``num_keypoints``, ``input_size``, ``pixel_mean``, ``pixel_std``, ``heatmap_size``.
+# ---------------------------------------------------------------------------- checkpoints
+def _name_for_depth(depth: int) -> Optional[str]:
+    return next((n for n in list_sppe() if _VARIANT_ARCH[n].get("depth") == depth), None)
 
-    ``heatmap_size``, when given, must equal ``input_size / 4``.
+
+def read_checkpoint_metadata(path: PathLike) -> Dict[str, Any]:
+    """Describe a checkpoint without building a model (memory-maps the file where it can).
+
+    Returns:
+        dict with ``format`` (``"rmpe-sppe"`` or ``"state_dict"``), ``name`` (registry
+        name, inferred for plain state dicts, ``None`` if unknown), ``num_keypoints``,
+        ``arch`` (``depth``, ``se``, ``se_reduction``, ``duc_channels``; ``None`` if unknown),
+        ``pixel_mean``, ``pixel_std``, ``input_size`` (``None`` for plain state dicts, which
+        carry none), ``num_parameters`` and ``extra`` (the extra entries that are plain
+        scalars, e.g. ``epoch``; larger ones only by name in ``extra_keys``).
     """
+    state, meta, extra = read_checkpoint(path, "cpu", mmap=True)
+    num_parameters = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running_" not in k)
+    scalars = {k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    if meta is not None:
+        return {
+            "format": FORMAT,
+            "name": meta.get("name"),
+            "num_keypoints": meta.get("num_keypoints"),
+            "arch": meta.get("arch"),
+            "pixel_mean": meta.get("pixel_mean"),
+            "pixel_std": meta.get("pixel_std"),
+            "input_size": meta.get("input_size"),
+            "num_parameters": num_parameters,
+            "extra": scalars,
+            "extra_keys": sorted(extra),
+        }
+    arch = infer_arch(state)
+    num_keypoints = arch.pop("num_keypoints") if arch else None
+    return {
+        "format": "state_dict",
+        "name": _name_for_depth(arch["depth"]) if arch else None,
+        "num_keypoints": num_keypoints,
+        "arch": arch,
+        "pixel_mean": None,
+        "pixel_std": None,
+        "input_size": None,
+        "num_parameters": num_parameters,
+        "extra": scalars,
+        "extra_keys": sorted(extra),
+    }
 
-    def get(key: str) -> Any:
-        if isinstance(config, Mapping):
-            return config.get(key)
-        return getattr(config, key, None)
 
-    name = get("name")
-    if not name:
-        raise SPPEError("model config has no 'name'; set model.name to one of " + ", ".join(list_sppe()))
-    overrides = {k: get(k) for k in ("num_keypoints", "input_size", "pixel_mean", "pixel_std")}
-    model = build_sppe(str(name), **{k: v for k, v in overrides.items() if v is not None})
-    heatmap_size = get("heatmap_size")
-    if heatmap_size is not None and tuple(int(v) for v in heatmap_size) != model.heatmap_size:
+def build_sppe_from_checkpoint(path: PathLike, map_location: Any = "cpu", **overrides: Any) -> FastPose:
+    """Build the network a checkpoint describes and load it, in eval mode.
+
+    Our checkpoints carry their name, architecture and normalisation; for a plain state
+    dict (e.g. AlphaPose's ``fast_res50_256x192.pth``) the architecture is inferred from
+    the shapes and AlphaPose's normalisation and 256x192 input are assumed unless
+    ``overrides`` (``input_size``, ``pixel_mean``, ``pixel_std``) say otherwise.
+
+    Raises:
+        SPPEError: the file is not a checkpoint or not a FastPose network.
+    """
+    info = read_checkpoint_metadata(path)
+    arch = info.get("arch")
+    if not isinstance(arch, Mapping) or "depth" not in arch:
         raise SPPEError(
-            f"model.heatmap_size {tuple(heatmap_size)} does not match input_size {model.input_size}: "
-            f"{name} outputs input / 4 = {model.heatmap_size}"
+            f"checkpoint {path} is not a FastPose network this package can build; build the model with "
+            f"sppe.build_sppe(name) ({', '.join(list_sppe())}) and call sppe.load_checkpoint"
         )
-    return model
+    kwargs: Dict[str, Any] = {k: arch[k] for k in ("depth", "se", "se_reduction", "duc_channels") if k in arch}
+    kwargs["num_keypoints"] = info["num_keypoints"]
+    for key in ("input_size", "pixel_mean", "pixel_std"):
+        if info.get(key) is not None:
+            kwargs[key] = info[key]
+    kwargs.update(overrides)
+    model = FastPose(name=info.get("name") or f"fastpose_depth{arch['depth']}", **kwargs)
+    load_checkpoint(model, path, map_location=map_location)
+    # the caller's word wins over the checkpoint's (validated by the constructor above)
+    if "input_size" in overrides:
+        model.input_size = check_input_size(overrides["input_size"])
+    for key in ("pixel_mean", "pixel_std"):
+        if key in overrides:
+            setattr(model, key, rgb_triple(overrides[key], key))
+    if isinstance(map_location, (str, torch.device)):
+        model = model.to(map_location)
+    return model.eval()

@@ -21,7 +21,14 @@ import numpy as np
 
 from detectors.detection_file import parse_xywh
 from detectors.detection_file import read_json as read_detections_json
-from pgpg import ProposalGenerator
+from pgpg import (
+    OffsetProposals,
+    PoseNormalization,
+    SamplingSettings,
+    fit_pgpg,
+    load_proposal_generator,
+    save_proposal_generator,
+)
 
 from ..data.annotations import load_person_boxes
 from ..errors import RMPEError, cli_main
@@ -99,7 +106,7 @@ def _fit(args: argparse.Namespace) -> int:
     g_idx, d_idx = _index_ids(gt_ids, det_ids)
     if not args.out.lower().endswith((".npz", ".json")):
         raise RMPEError(f"--out {args.out} must end in .npz or .json")
-    gen = ProposalGenerator.fit(
+    gen = fit_pgpg(
         boxes,
         keypoints,
         g_idx,
@@ -113,11 +120,10 @@ def _fit(args: argparse.Namespace) -> int:
         min_samples=args.min_samples,
         reg_covar=args.reg,
         seed=args.seed,
-        shoulders=_pair(args.shoulders, "--shoulders"),
-        hips=_pair(args.hips, "--hips"),
-        subpatch_probability=args.subpatch_probability,
+        normalization=PoseNormalization(shoulders=_pair(args.shoulders, "--shoulders"), hips=_pair(args.hips, "--hips")),
+        settings=SamplingSettings(subpatch_probability=args.subpatch_probability),
     )
-    gen.save(args.out)
+    save_proposal_generator(gen, args.out)
     info = gen.fit_info
     print(
         f"rmpe-pgpg: {info['people']} people ({crowd} crowd skipped) on {info['images']} images, "
@@ -125,16 +131,34 @@ def _fit(args: argparse.Namespace) -> int:
         f"{info['detections']} detections with score >= {args.min_score}, {info['matched']} matched at IoU >= {args.iou} "
         f"({info['matched_without_atom']} to poses without atom)"
     )
-    print(gen.format_summary())
+    print(format_summary(gen))
     print(f"rmpe-pgpg: wrote {args.out}")
     return 0
 
 
+def format_summary(generator: OffsetProposals) -> str:
+    """The generator's per-atom :meth:`~pgpg.OffsetProposals.summary` as a plain-text table."""
+    head = (
+        f"{'atom':>6} {'poses':>7} {'matched':>8} {'comp':>4} "
+        f"{'mean dx1/w':>10} {'dy1/h':>7} {'dx2/w':>7} {'dy2/h':>7}  {'std dx1/w':>9} {'dy1/h':>7} "
+        f"{'dx2/w':>7} {'dy2/h':>7}  fallback"
+    )
+    lines = [head]
+    for r in generator.summary():
+        m, s = r["mean"], r["std"]
+        lines.append(
+            f"{r['atom']!s:>6} {r['poses']:>7d} {r['matched']:>8d} {r['components']:>4d} "
+            f"{m[0]:>+10.4f} {m[1]:>+7.4f} {m[2]:>+7.4f} {m[3]:>+7.4f}  {s[0]:>9.4f} {s[1]:>7.4f} "
+            f"{s[2]:>7.4f} {s[3]:>7.4f}  {'global' if r['fallback'] else ('-' if r['atom'] == 'global' else 'no')}"
+        )
+    return "\n".join(lines)
+
+
 def _show(args: argparse.Namespace) -> int:
-    gen = ProposalGenerator.load(args.model)
+    gen = load_proposal_generator(args.model)
     print(repr(gen))
-    if gen.offsets is not None:
-        print(gen.format_summary())
+    if isinstance(gen, OffsetProposals):
+        print(format_summary(gen))
     return 0
 
 

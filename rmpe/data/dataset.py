@@ -123,9 +123,9 @@ class COCOKeypointDataset(Dataset):
         if split == "train":
             augmentation = Augmentation.from_config(t, keypoint_set)
             if t.proposals.type != "gt":
-                from pgpg import ProposalGenerator
+                from pgpg import proposals_from_config
 
-                proposals = ProposalGenerator.from_config(t.proposals)
+                proposals = proposals_from_config(t.proposals)
         return cls(
             persons,
             keypoint_set=keypoint_set,

@@ -125,18 +125,16 @@ def test_random_yolov8n_on_real_images(images, no_network):
 
 @needs_data
 def test_every_setting_reaches_ultralytics(images, no_network):
-    """Settings from rmpe's DetectorConfig arrive in ultralytics' own predictor arguments."""
-    from rmpe.config import DetectorConfig
-
+    """Settings from rmpe's detector: section arrive in ultralytics' own predictor arguments."""
     model = random_yolo()
     spy = PredictSpy(model)
-    cfg = DetectorConfig(
+    cfg = detectors.DetectorSettings(
         type="yolo", weights="yolov8n.yaml", conf=0.37, iou=0.55, imgsz=256, max_det=11, device="cpu",
         half=True, batch=3, allow_download=False, score_threshold=0.2, min_box_size=4.0,
     )
     settings = detectors.detector_settings(cfg)
     keys = ("conf", "iou", "imgsz", "max_det", "device", "half", "batch", "allow_download", "min_box_size", "score_threshold")
-    det = UltralyticsDetector(settings["weights"], model=model, **{k: settings[k] for k in keys})
+    det = UltralyticsDetector(settings.weights, model=model, **{k: getattr(settings, k) for k in keys})
     small = [cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2)) for im in images] + [images[0][:100, :150].copy()]
     out = det(small)
     assert len(out) == 5

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pose_nms import COCO_SIGMAS, PoseNMSError, coco_oks, oks_nms
-from synth_proposals import clustered_dataset
+from rmpe.testing import clustered_dataset
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 WAYMO = DATA / "waymo_oks" / "oks_testdata.json"

@@ -83,6 +83,8 @@ def test_moved_key_names_new_key(old, new):
     ("model.input_size=[256, -4]", "model.input_size", ">= 8"),
     ("model.pixel_std=[1, 0, 1]", "model.pixel_std", "> 0"),
     ("pose_nms.delta1=-1", "pose_nms", "delta1"),
+    ("pose_nms.gamma=-1", "pose_nms", "gamma"),
+    ("detector.conf=3", "detector.conf", "in [0, 1]"),
     ("pose_nms.oks_threshold=2", "pose_nms.oks_threshold", "in [0, 1]"),
 ])
 def test_out_of_range_names_key_and_file(tmp_path, override, key, rule):

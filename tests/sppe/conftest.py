@@ -37,5 +37,5 @@ def _one_thread():
 
 @pytest.fixture
 def randomize():
-    """The :func:`randomize_` helper, as a fixture (test modules here are not a package)."""
+    """The :func:`randomize_` helper, as a fixture."""
     return randomize_

@@ -11,10 +11,10 @@ import pytest
 
 import detectors
 from detectors import (
-    DETECTOR_DEFAULTS,
     DetectionFileDetector,
     Detections,
     DetectorError,
+    DetectorSettings,
     GroundTruthDetector,
     PersonDetector,
     available_detectors,
@@ -29,10 +29,12 @@ COCO = DATA / "mmpose_coco"
 needs_data = pytest.mark.skipif(not (COCO / "test_coco.json").is_file(), reason="shared test data absent")
 
 
-def test_defaults_match_rmpe_config():
-    from rmpe.config import DetectorConfig
+def test_rmpe_config_section_is_detector_settings():
+    from rmpe.config import load_config
 
-    assert DETECTOR_DEFAULTS == dataclasses.asdict(DetectorConfig())
+    section = load_config(overrides=["detector.conf=0.25"]).detector
+    assert type(section) is DetectorSettings and section.conf == 0.25
+    assert dataclasses.asdict(DetectorSettings()) == dataclasses.asdict(load_config().detector)
 
 
 def test_builtin_types_registered():
@@ -40,21 +42,21 @@ def test_builtin_types_registered():
 
 
 def test_settings_from_object_dict_and_overrides():
-    from rmpe.config import DetectorConfig
-
-    cfg = DetectorConfig(type="file", file="x.json", score_threshold=0.5)
+    cfg = DetectorSettings(type="file", file="x.json", score_threshold=0.5)
     s = detector_settings(cfg, min_box_size=7.0)
-    assert s["type"] == "file" and s["file"] == "x.json" and s["score_threshold"] == 0.5 and s["min_box_size"] == 7.0
-    assert s["weights"] == "yolov8n.pt"
+    assert s.type == "file" and s.file == "x.json" and s.score_threshold == 0.5 and s.min_box_size == 7.0
+    assert s.weights == "yolov8n.pt"
 
     class Partial:  # any object: missing attributes keep their defaults
         type = "gt"
         ann = "a.json"
 
     s = detector_settings(Partial())
-    assert s["type"] == "gt" and s["ann"] == "a.json" and s["conf"] == DETECTOR_DEFAULTS["conf"]
-    assert detector_settings(None) == DETECTOR_DEFAULTS
-    assert detector_settings({"conf": 0.3})["conf"] == 0.3
+    assert s.type == "gt" and s.ann == "a.json" and s.conf == DetectorSettings().conf
+    assert detector_settings(None) == DetectorSettings()
+    assert detector_settings({"conf": 0.3}).conf == 0.3
+    given = DetectorSettings(type="gt", ann="a.json")
+    assert detector_settings(given) == given and detector_settings(given, ann="b.json").ann == "b.json"
 
 
 def test_unknown_keys_and_types_are_errors():
@@ -138,14 +140,14 @@ def test_register_custom_detector():
 
     @register_detector("test_const")
     def make(settings):
-        return Const(settings["imgsz"], min_box_size=settings["min_box_size"])
+        return Const(settings.max_det, min_box_size=settings.min_box_size)
 
     try:
         assert "test_const" in available_detectors()
-        det = build_detector({"type": "test_const", "imgsz": 9})
+        det = build_detector({"type": "test_const", "max_det": 9})
         (d,) = det([np.zeros((2, 2, 3), np.uint8)])
         np.testing.assert_array_equal(d.boxes, np.float32([[0, 0, 9, 9]]))
-        det = build_detector({"type": "test_const", "imgsz": 1})  # min_box_size 2 drops it
+        det = build_detector({"type": "test_const", "max_det": 1})  # min_box_size 2 drops it
         assert len(det([np.zeros((2, 2, 3), np.uint8)])[0]) == 0
         with pytest.raises(ValueError, match="already registered"):
             register_detector("test_const")(make)

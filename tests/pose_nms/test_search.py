@@ -17,7 +17,7 @@ from pose_nms import (
 )
 from rmpe.evaluation import coco_objective, evaluate
 from rmpe.keypoints import coco_category
-from synth_proposals import person_template
+from rmpe.testing import person_template
 
 K = 17
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pgpg import ProposalGenerator
+from pgpg import PGPGProposals, load_proposal_generator
 from pgpg.synthetic import make_planted_people
 from rmpe.cli.pgpg import main
 
@@ -52,8 +52,8 @@ def test_fit_writes_model_and_prints_summary(coco_files, capsys):
     rows = [ln.split() for ln in lines[2:5]]
     assert [r[0] for r in rows] == ["0", "1", "global"]
     assert int(rows[0][2]) + int(rows[1][2]) <= 300 and rows[2][2] == "300"
-    gen = ProposalGenerator.load(out)
-    assert gen.mode == "pgpg" and gen.atoms.num_atoms == 2
+    gen = load_proposal_generator(out)
+    assert isinstance(gen, PGPGProposals) and gen.atoms.num_atoms == 2
     means = sorted(gen.offsets.mixture(a).mean().tolist() for a in range(2))
     np.testing.assert_allclose(means, sorted(MEANS.tolist()), atol=0.02)
     # the printed means are the model's
@@ -129,7 +129,7 @@ def test_real_coco_annotations_and_detector_boxes(tmp_path, capsys):
     head = capsys.readouterr().out.splitlines()[0]
     # 14 people (12 with keypoints), 118 real detector boxes; every person is found by the detector
     assert "14 people" in head and "12 poses in k=2" in head and "118 detections" in head and "14 matched" in head
-    gen = ProposalGenerator.load(out)
+    gen = load_proposal_generator(out)
     g = gen.offsets.mixture(-1)
     # a good detector's boxes sit within a few percent of the GT sides
     assert np.abs(g.mean()).max() < 0.05 and (g.std() < 0.1).all()

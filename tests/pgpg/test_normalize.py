@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from pgpg import PGPGError, normalize_poses
+from pgpg import PGPGError, PoseNormalization, normalize_poses
 from pgpg.normalize import METHOD_HIPS, METHOD_INVALID, METHOD_SHOULDERS, METHOD_TORSO, estimate_width_ratios
 from pgpg.synthetic import POSE_TEMPLATES
 
@@ -114,6 +114,28 @@ def test_matches_plain_loop_reference_on_random_poses():
     assert 0 < n.valid.sum() < 300
 
 
+def test_other_settings_match_plain_loop_reference():
+    """A PoseNormalization other than COCO's: indices, minimum joints, ratios and the
+    visibility threshold all reach the computation."""
+    rng = np.random.default_rng(5)
+    xy = POSE_TEMPLATES["standing"][None] * rng.uniform(20, 90, (200, 1, 1)) + rng.uniform(0, 500, (200, 1, 2))
+    v = rng.choice([0.0, 1.0, 2.0], size=(200, 17), p=[0.3, 0.2, 0.5])
+    kp = np.concatenate([xy, v[..., None]], -1)
+    spec = PoseNormalization(shoulders=(11, 12), hips=(5, 6), visibility_threshold=1.0, min_keypoints=8,
+                             shoulder_ratio=1.5, hip_ratio=2.5)
+    n = normalize_poses(kp, spec)
+    only_visible = np.where((v > 1.0)[..., None], kp, 0.0)  # v = 1 is below the threshold
+    ref = _reference(only_visible, sh=(11, 12), hp=(5, 6), min_kp=8, sh_ratio=1.5, hp_ratio=2.5)
+    assert n.valid.tolist() == [r is not None for r in ref]
+    for i, r in enumerate(ref):
+        if r is not None:
+            np.testing.assert_allclose(n.coords[i], r[0], atol=1e-12)
+            np.testing.assert_allclose(n.scales[i], r[2], atol=1e-9)
+    assert 0 < n.valid.sum() < 200
+    with pytest.raises(PGPGError, match="pose normalisation"):
+        PoseNormalization(shoulders=("left", "right"))
+
+
 def test_scale_and_translation_invariance():
     kp = _pose(POSE_TEMPLATES["crouching"] * 37 + [11, 222])
     kp2 = _pose(POSE_TEMPLATES["crouching"] * 91 + [400, 5])
@@ -128,7 +150,7 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(PGPGError, match="shoulder indices"):
         normalize_poses(np.zeros((1, 5, 3)))
     with pytest.raises(PGPGError, match="hip indices"):
-        normalize_poses(np.zeros((1, 17, 3)), hips=(11, 40))
+        normalize_poses(np.zeros((1, 17, 3)), PoseNormalization(hips=(11, 40)))
 
 
 def test_width_ratios_follow_the_data():
