@@ -12,7 +12,7 @@ Example::
 from .engine import Trainer, TrainSummary, train
 from .sampler import EpochSampler
 from .state import load_training_checkpoint, save_training_checkpoint
-from .validate import Validator, predict_crops, results_from_predictions
+from .validate import Validator, results_from_predictions
 
 __all__ = [
     "EpochSampler",
@@ -20,7 +20,6 @@ __all__ = [
     "TrainSummary",
     "Validator",
     "load_training_checkpoint",
-    "predict_crops",
     "results_from_predictions",
     "save_training_checkpoint",
     "train",

@@ -1,10 +1,10 @@
 """Validation during training: ground-truth boxes -> crops -> model -> COCO keypoint AP.
 
 Each validation person is cropped in the DataLoader workers exactly like a training sample
-without augmentation (crop box of the ground-truth box, ``cv2.warpAffine``). The model runs
-on the crops (with the STN: theta from the crop, crop' resampled from the crop), heatmaps
-are decoded with the shared codec, and keypoints go back to the image through
-``M^-1 @ theta @ S`` (:func:`rmpe.stn.heatmap_to_image_matrices`). The person score written
+without augmentation (crop box of the ground-truth box, ``cv2.warpAffine``). The crops go
+through :meth:`rmpe.model.RMPEModel.predict_crops`, the model's one crops-to-keypoints path
+(with the STN: theta from the crop, crop' resampled from the crop; SPPE; decode with the
+shared codec; back to the image through ``M^-1 @ theta @ S``). The person score written
 to the results is the mean of its keypoint scores (one result per ground-truth person, so no
 pose NMS is involved). The results are scored by :func:`rmpe.evaluation.evaluate`.
 """
@@ -17,41 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..crop import sample_affine
-
-
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
-
-
-@torch.no_grad()
-def predict_crops(
-    model: torch.nn.Module,
-    crops: torch.Tensor,
-    matrices: torch.Tensor,
-    *,
-    flip: bool = False,
-    amp: bool = False,
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Keypoints in image pixels from crops taken with known matrices.
-
-    Args:
-        model: :class:`rmpe.model.RMPEModel` (or its DDP wrapper), in eval mode.
-        crops: (N,3,H,W) raw RGB crops, float in [0, 1], on the model's device.
-        matrices: (N,3,3) image px -> crop px of each crop.
-        flip: average with the mirrored crop's heatmaps (flip test).
-        amp: fp16 autocast for the networks on CUDA.
-
-    Returns:
-        keypoints (N,K,2) float32 in image pixels and scores (N,K) float32.
-    """
-    core = _core(model)
-    theta = None
-    x = crops
-    if getattr(core, "stn", None) is not None:
-        theta = core.predict_theta(x)
-        x = sample_affine(x, theta)
-    return core.keypoints_from_crops(x, matrices, theta, flip=flip, amp=amp)
+from ..model import unwrap
 
 
 def results_from_predictions(
@@ -135,7 +101,7 @@ class Validator:
         """COCO results for every readable validation person, in data set order."""
         from ..errors import RMPEError
 
-        core = _core(model)
+        core = unwrap(model)
         was_training = core.training
         core.eval()
         ids, kps, scs = [], [], []
@@ -151,7 +117,7 @@ class Validator:
                 if not bool(valid.any()):
                     continue
                 crops = batch["image"][valid].to(device, non_blocking=True).float().div_(255.0)
-                kp, sc = predict_crops(core, crops, batch["matrix"][valid], flip=self.flip, amp=self.amp)
+                kp, sc = core.predict_crops(crops, batch["matrix"][valid], flip=self.flip, amp=self.amp)
                 ids.append(self.dataset.persons.image_ids[batch["index"][valid].numpy()])
                 kps.append(kp.cpu().numpy())
                 scs.append(sc.cpu().numpy())
