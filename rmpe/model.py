@@ -336,7 +336,7 @@ class RMPEModel(nn.Module):
     # ------------------------------------------------------------------ training
 
     def forward(self, crops: torch.Tensor) -> RMPEOutput:
-        """Training / validation forward on crops (see :meth:`forward_crops`)."""
+        """Training forward on crops (see :meth:`forward_crops`; inference uses :meth:`predict_crops`)."""
         return self.forward_crops(crops)
 
     def forward_crops(self, crops: torch.Tensor) -> RMPEOutput:

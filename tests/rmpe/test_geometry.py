@@ -26,11 +26,6 @@ from rmpe.geometry import (
 from rmpe.testing import bilinear_at, gamma_reference, random_thetas
 
 
-def thetas(rng, n, size, dtype=torch.float64, **kwargs):
-    """(N,3,3) random pixel-frame thetas (rmpe.testing.random_thetas) as a tensor."""
-    return torch.tensor(random_thetas(rng, n, size, **kwargs), dtype=dtype)
-
-
 def test_crop_box_wide_and_tall_hand_computed():
     # wide: w=200 > 0.75*h=75 -> h = 200/0.75 = 266.67; then x1.25
     wide = crop_boxes(torch.tensor([[100.0, 100.0, 300.0, 200.0]]))
@@ -112,7 +107,7 @@ def test_theta_frames_round_trip_and_meaning():
     """theta_to_pixel(theta_norm) samples exactly like affine_grid(theta_norm)."""
     rng = np.random.default_rng(0)
     size = (16, 12)
-    theta_px = thetas(rng, 4, size)
+    theta_px = torch.from_numpy(random_thetas(rng, 4, size))
     theta_norm = normalized_sampling_matrices(theta_px, size, size)
     torch.testing.assert_close(theta_to_pixel(theta_norm, size), theta_px, atol=1e-12, rtol=0)
     crops = torch.rand(4, 3, *size, dtype=torch.float64)
@@ -129,7 +124,7 @@ def test_theta_frames_round_trip_and_meaning():
 
 def test_gamma_composed_with_theta_is_identity():
     rng = np.random.default_rng(1)
-    theta = thetas(rng, 200, (256, 192))
+    theta = torch.from_numpy(random_thetas(rng, 200, (256, 192)))
     gamma = gamma_from_theta(theta)
     eye = torch.eye(3, dtype=torch.float64).expand(200, 3, 3)
     torch.testing.assert_close(gamma @ theta, eye, atol=1e-12, rtol=0)
@@ -147,7 +142,7 @@ def test_keypoint_round_trip_through_random_theta():
     boxes = np.stack([rng.uniform(0, 1500, n), rng.uniform(0, 900, n)], 1)
     boxes = np.concatenate([boxes, boxes + rng.uniform(30, 500, (n, 2))], 1)
     m = crop_matrices(crop_boxes(torch.tensor(boxes, dtype=torch.float32)), (256, 192))
-    theta = thetas(rng, n, (256, 192), dtype=torch.float32)
+    theta = torch.from_numpy(random_thetas(rng, n, (256, 192))).float()
     kp_img = torch.tensor(boxes[:, None, :2] + rng.uniform(0, 1, (n, k, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2]),
                           dtype=torch.float32)
     kp_crop = transform_points(m, kp_img)
@@ -168,7 +163,7 @@ def test_heatmap_to_image_plain_reference():
     """M^-1 theta S against a hand-written chain for one person (float64)."""
     rng = np.random.default_rng(3)
     m = crop_matrices(crop_boxes(torch.tensor([[100.0, 50.0, 180.0, 260.0]], dtype=torch.float64)), (256, 192))
-    theta = thetas(rng, 1, (256, 192))
+    theta = torch.from_numpy(random_thetas(rng, 1, (256, 192)))
     back = heatmap_to_image_matrices(m, theta, (256, 192), (64, 48))[0].numpy()
     hm = np.array([13.25, 40.5])
     crop_prime = hm * 4.0

@@ -17,11 +17,6 @@ from rmpe.stn import LocalizationNet, sdtn_heatmaps
 from rmpe.testing import bilinear_at, gamma_reference, random_thetas
 
 
-def thetas(rng, n, size, dtype=torch.float64, **kwargs):
-    """(N,3,3) random pixel-frame thetas (rmpe.testing.random_thetas) as a tensor."""
-    return torch.tensor(random_thetas(rng, n, size, **kwargs), dtype=dtype)
-
-
 # ----------------------------------------------------------------------------- localisation net
 
 
@@ -52,7 +47,7 @@ def test_sdtn_identity_is_exact_passthrough():
 
 def test_sdtn_heatmaps_sample_at_gamma_plain_reference():
     rng = np.random.default_rng(4)
-    theta = thetas(rng, 2, (64, 48))
+    theta = torch.from_numpy(random_thetas(rng, 2, (64, 48)))
     hm = torch.rand(2, 3, 16, 12, dtype=torch.float64)
     out = sdtn_heatmaps(hm, theta, (64, 48))
     for i in range(2):
@@ -68,7 +63,7 @@ def test_sdtn_moves_gaussians_back_to_the_crop_frame():
     rng = np.random.default_rng(5)
     codec = HeatmapCodec((256, 192), (64, 48), sigma=2.0, decoder="dark")
     n, k = 16, 5
-    theta = thetas(rng, n, (256, 192), scale=(0.85, 1.15), shift=0.1, dtype=torch.float32)
+    theta = torch.from_numpy(random_thetas(rng, n, (256, 192), scale=(0.85, 1.15), shift=0.1)).float()
     kp_crop = torch.tensor(rng.uniform([50, 60], [142, 196], (n, k, 2)), dtype=torch.float32)
     kp_stn = transform_points(gamma_from_theta(theta), kp_crop)  # where crop' shows them
     hm_stn, _ = codec.encode(kp_stn, torch.ones(n, k))
@@ -85,7 +80,7 @@ def test_stn_resample_matches_composed_single_crop():
     image = torch.stack([0.5 + 0.4 * torch.sin(xs / 9) * torch.cos(ys / 13), (xs + ys) / 500, 0.5 + 0 * xs])[None]
     boxes = torch.tensor([[80.0, 40.0, 160.0, 180.0], [150.0, 60.0, 230.0, 150.0]])
     m = crop_matrices(crop_boxes(boxes), (64, 48))
-    theta = thetas(rng, 2, (64, 48), shift=0.1, dtype=torch.float32)
+    theta = torch.from_numpy(random_thetas(rng, 2, (64, 48), shift=0.1)).float()
     idx = torch.tensor([0, 0])
     twice = sample_affine(crop_images(image, idx, m, (64, 48)), theta)
     once = crop_images(image, idx, compose_crop_matrices(m, theta), (64, 48))
@@ -99,9 +94,9 @@ def test_stn_resample_matches_composed_single_crop():
 
 def test_sdtn_and_stn_are_differentiable_wrt_theta():
     rng = np.random.default_rng(7)
-    theta = thetas(rng, 2, (16, 12), shift=0.1).requires_grad_(True)
+    theta = torch.from_numpy(random_thetas(rng, 2, (16, 12), shift=0.1)).requires_grad_(True)
     hm = torch.rand(2, 2, 4, 3, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: sdtn_heatmaps(hm, t, (16, 12)), (theta,), eps=1e-6, atol=1e-5)
-    theta = thetas(rng, 2, (6, 5), shift=0.1).requires_grad_(True)
+    theta = torch.from_numpy(random_thetas(rng, 2, (6, 5), shift=0.1)).requires_grad_(True)
     crops = torch.rand(2, 1, 6, 5, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: sample_affine(crops, t), (theta,), eps=1e-6, atol=1e-5)
