@@ -22,7 +22,7 @@ from rmpe.geometry import (
     transform_points,
 )
 from rmpe.keypoints import COCO_FLIP_PAIRS
-from rmpe.model import RMPEModel, check_sppe_sizes, heatmap_size_for, weighted_heatmap_mse
+from rmpe.model import RMPEModel, check_sppe_sizes, heatmap_size_for, unwrap, weighted_heatmap_mse
 from rmpe.testing import dark_reference
 from sppe import build_sppe
 
@@ -431,6 +431,12 @@ def test_size_checks_name_the_setting():
         check_sppe_sizes(net, HeatmapCodec((256, 192), (64, 48)), "ckpt.pth")
     with pytest.raises(RMPEError, match=r"model: .*32x24 heatmaps.*input_size / 4 = 32x24"):
         check_sppe_sizes(net, HeatmapCodec(IN, (64, 48)))
+
+
+def test_unwrap_returns_the_model_inside_a_data_parallel_wrapper():
+    model = RMPEModel(BlobSPPE(), HeatmapCodec((64, 48), (16, 12)), flip_pairs=())
+    assert unwrap(model) is model
+    assert unwrap(nn.DataParallel(model)) is model
 
 
 # ----------------------------------------------------------------------------- STN learns to centre
