@@ -14,35 +14,19 @@ import numpy as np
 import torch
 
 from rmpe.codec import decode_dark
-from rmpe.testing import gaussian_heatmaps, random_centres
+from rmpe.testing import dark_reference, gaussian_heatmaps, random_centres
+
+
+def cv2_blur(m: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-border Gaussian blur of one (h, w) map with OpenCV, radius ceil(3 sigma)."""
+    r = int(math.ceil(3 * sigma))
+    padded = cv2.copyMakeBorder(m, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
+    return cv2.GaussianBlur(padded, (2 * r + 1, 2 * r + 1), sigma)[r:-r, r:-r]
 
 
 def loop_dark(hm: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    n, k, h, w = hm.shape
-    r = int(math.ceil(3 * sigma))
-    size = 2 * r + 1
-    out = np.zeros((n, k, 2))
-    for i in range(n):
-        for j in range(k):
-            m = hm[i, j]
-            py, px = divmod(int(np.argmax(m)), w)
-            padded = cv2.copyMakeBorder(m, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
-            b = cv2.GaussianBlur(padded, (size, size), sigma)[r:-r, r:-r]
-            b = b * (m.max() / b.max())
-            L = np.log(np.maximum(b, 1e-10))
-            x, y = float(px), float(py)
-            if 0 < px < w - 1 and 0 < py < h - 1:
-                dx = 0.5 * (L[py, px + 1] - L[py, px - 1])
-                dy = 0.5 * (L[py + 1, px] - L[py - 1, px])
-                dxx = L[py, px + 1] - 2 * L[py, px] + L[py, px - 1]
-                dyy = L[py + 1, px] - 2 * L[py, px] + L[py - 1, px]
-                dxy = 0.25 * (L[py + 1, px + 1] - L[py - 1, px + 1] - L[py + 1, px - 1] + L[py - 1, px - 1])
-                hess = np.array([[dxx, dxy], [dxy, dyy]])
-                if abs(np.linalg.det(hess)) > 1e-12:
-                    off = np.linalg.solve(hess, np.array([dx, dy]))
-                    x, y = x - off[0], y - off[1]
-            out[i, j] = (x, y)
-    return out
+    """The per-joint loop: rmpe.testing's DARK reference with the OpenCV blur; (N,K,2) coords."""
+    return dark_reference(hm, sigma, blur=cv2_blur)[0]
 
 
 def best_of(fn, repeat):

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from .errors import RMPEError
+from .model import check_sppe_sizes, unwrap
 
 
 def save_model_checkpoint(path, model, /, **extra: Any):
     """Write ``model`` (an :class:`rmpe.model.RMPEModel`, possibly DDP-wrapped) atomically."""
     from sppe import save_checkpoint
 
-    target = getattr(model, "module", model)
+    target = unwrap(model)
     if getattr(target, "stn", None) is not None:
         extra["stn"] = {k: v.detach().cpu() for k, v in target.stn.state_dict().items()}
     return save_checkpoint(path, target.sppe, **extra)
@@ -33,14 +34,9 @@ def load_model_checkpoint(model, path, map_location: Any = "cpu") -> Dict[str, A
     """
     from sppe import load_checkpoint
 
-    target = getattr(model, "module", model)
+    target = unwrap(model)
     extra = load_checkpoint(target.sppe, path, map_location=map_location)
-    trained = tuple(getattr(target.sppe, "input_size", target.codec.input_size))
-    if trained != tuple(target.codec.input_size):
-        raise RMPEError(
-            f"checkpoint {path} was trained on {trained[0]}x{trained[1]} crops but the config has "
-            f"model.input_size {target.codec.input_size[0]}x{target.codec.input_size[1]}; use the checkpoint's config"
-        )
+    check_sppe_sizes(target.sppe, target.codec, f"checkpoint {path}")
     stn_state = extra.pop("stn", None)
     if stn_state is not None:
         if target.stn is None:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import RMPEError
-from .geometry import as_tensor, invert_affine, pixel_to_normalized_matrix
+from .geometry import as_tensor, invert_affine, normalized_sampling_matrices
 
 
 def frames_to_tensor(
@@ -82,32 +82,13 @@ def frames_to_tensor(
     return x.to(dtype).div_(255.0).contiguous(), sizes
 
 
-def normalized_sampling_matrices(
-    sampling: torch.Tensor, in_size: Tuple[int, int], out_size: Tuple[int, int]
-) -> torch.Tensor:
-    """``affine_grid`` thetas for a pixel sampling map.
-
-    Args:
-        sampling: (N,3,3) map from output pixels to input pixels (output pixel ``u`` takes
-            the input value at ``sampling @ u``).
-        in_size: (H, W) of the sampled input.
-        out_size: (h, w) of the output.
-
-    Returns:
-        (N,2,3) float64 thetas for ``F.affine_grid(..., align_corners=False)``.
-    """
-    s = sampling.to(torch.float64)
-    p_in = pixel_to_normalized_matrix(in_size, torch.float64, s.device)
-    p_out_inv = invert_affine(pixel_to_normalized_matrix(out_size, torch.float64, s.device))
-    return (p_in @ s @ p_out_inv)[:, :2, :]
-
-
 def _grid(
     sampling: torch.Tensor, in_size: Tuple[int, int], out_size: Tuple[int, int], dtype: torch.dtype
 ) -> torch.Tensor:
     """(N,3,3) output px -> input px sampling maps -> (N,h,w,2) grid_sample grid of ``dtype``.
 
-    The grid is built in float64 (exact normalised pixel centres) and then rounded once.
+    The grid is built in float64 (exact normalised pixel centres, through
+    :func:`rmpe.geometry.normalized_sampling_matrices`) and then rounded once.
     """
     theta = normalized_sampling_matrices(sampling, in_size, out_size)
     n = theta.shape[0]

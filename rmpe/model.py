@@ -1,22 +1,24 @@
 """RMPEModel: symmetric STN + SPPE + SDTN (+ the frozen parallel SPPE used in training).
 
-Frames (see :mod:`rmpe.stn` for theta's exact meaning):
+Frames (stated once in :mod:`rmpe.geometry`, which holds every matrix used here):
 
 * image px --M--> crop px, ``M`` from :func:`rmpe.geometry.crop_matrices` of the enlarged box;
 * crop' (what the SPPE sees): crop' pixel ``u'`` = crop value at ``theta @ u'``; image ->
   crop' is ``gamma @ M`` with ``gamma = theta^-1``;
 * heatmap px --S--> crop px with ``S = heatmap_to_crop_matrix`` (x4 for 256x192 / 64x48).
 
-Inference (:meth:`RMPEModel.predict`): crop with ``M``, localisation net -> theta, crop again
-straight from the full image with ``gamma @ M`` (one sampling), SPPE, optional flip test,
-decode, and back to the image with ``M^-1 @ theta @ S`` (all batched 3x3 matrices).
-Without the STN (``stn=False``), or with an untrained one, this is plain crop + SPPE +
-inverse crop.
+Inference has one path, :meth:`RMPEModel.predict_crops`: localisation net -> theta on the
+crops, crop' (the crops resampled with theta, or cut once from the full images with
+``gamma @ M`` when they are given), SPPE, optional flip test, decode, and back to the image
+with ``M^-1 @ theta @ S`` (all batched 3x3 matrices). :meth:`RMPEModel.predict` (images and
+person boxes) crops and calls it; so does training validation. Without the STN
+(``stn=False``), or with an untrained one, this is plain crop + SPPE + inverse crop.
 
-Training (:meth:`RMPEModel.forward`): returns the SPPE heatmaps resampled into the crop
+Training (:meth:`RMPEModel.forward_crops`): returns the SPPE heatmaps resampled into the crop
 frame with gamma (ordinary targets apply; gradients reach SPPE and STN), the frozen parallel
-SPPE's heatmaps on crop' (centre-located targets from :func:`rmpe.stn.centred_targets`;
-gradients reach only the STN) and theta. :meth:`RMPEModel.losses` combines them.
+SPPE's heatmaps on crop' (centre-located targets: :func:`rmpe.geometry.centred_keypoints`
+encoded by the codec; gradients reach only the STN) and theta. :meth:`RMPEModel.losses`
+combines them.
 """
 from __future__ import annotations
 
@@ -31,17 +33,66 @@ from torch import nn
 from .codec import HeatmapCodec, flip_heatmaps
 from .crop import crop_images, frames_to_tensor, sample_affine
 from .errors import RMPEError
-from .geometry import as_tensor, crop_boxes, crop_matrices, transform_points
-from .keypoints import COCO_FLIP_PAIRS
-from .stn import (
-    LocalizationNet,
+from .geometry import (
+    as_tensor,
     compose_crop_matrices,
+    crop_boxes,
+    crop_matrices,
     heatmap_to_image_matrices,
-    sdtn_heatmaps,
     theta_to_pixel,
+    transform_points,
 )
+from .keypoints import COCO_FLIP_PAIRS
+from .stn import LocalizationNet, sdtn_heatmaps
 
 ALPHAPOSE_PIXEL_MEAN = (0.406, 0.457, 0.480)
+
+#: Heatmap pixels per crop pixel along each side (DESIGN.md section 5: 256x192 -> 64x48).
+HEATMAP_STRIDE = 4
+
+
+def heatmap_size_for(input_size: Sequence[int]) -> Tuple[int, int]:
+    """The (h, w) heatmap size of an SPPE for (H, W) crops: a quarter of the crop."""
+    return int(input_size[0]) // HEATMAP_STRIDE, int(input_size[1]) // HEATMAP_STRIDE
+
+
+def check_sppe_sizes(sppe: nn.Module, codec: HeatmapCodec, where: str = "model") -> None:
+    """Check that an SPPE fits the codec's crop and heatmap sizes.
+
+    The SPPE's ``input_size`` (H, W) and ``heatmap_size`` (h, w) attributes, where it has
+    them (:mod:`sppe` networks do, after building or loading a checkpoint), must equal the
+    codec's, i.e. ``model.input_size`` and ``model.heatmap_size``.
+
+    Args:
+        sppe: the heatmap network.
+        codec: the model's heatmap codec.
+        where: what the error message names first (``"model"``, a checkpoint path).
+
+    Raises:
+        RMPEError: a size differs; the message says which setting to change.
+    """
+    trained = getattr(sppe, "input_size", None)
+    if trained is not None and tuple(trained) != tuple(codec.input_size):
+        raise RMPEError(
+            f"{where}: the SPPE works on {_hw(trained)} crops but model.input_size is "
+            f"{_hw(codec.input_size)}; make them match (for a checkpoint, use the config it was trained with)"
+        )
+    heatmap = getattr(sppe, "heatmap_size", None)
+    if isinstance(heatmap, (tuple, list)) and tuple(heatmap) != tuple(codec.heatmap_size):
+        raise RMPEError(
+            f"{where}: the SPPE outputs {_hw(heatmap)} heatmaps but model.heatmap_size is "
+            f"{_hw(codec.heatmap_size)}; set model.heatmap_size to model.input_size / {HEATMAP_STRIDE} = "
+            f"{_hw(heatmap_size_for(codec.input_size))}"
+        )
+
+
+def _hw(size: Sequence[int]) -> str:
+    return f"{int(size[0])}x{int(size[1])}"
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (else ``model``)."""
+    return getattr(model, "module", model)
 
 
 @dataclass
@@ -56,7 +107,7 @@ class RMPEOutput:
         theta: (N,3,3) crop' px -> crop px, or None without the STN.
         parallel_heatmaps: (N,K,h,w) heatmaps of the frozen parallel SPPE on crop' (no
             SDTN), or None when the parallel branch is off. Compare with centre-located
-            targets (:func:`rmpe.stn.centred_targets`).
+            targets (``codec.encode`` of :func:`rmpe.geometry.centred_keypoints`).
         stn_crops: (N,3,H,W) crop' in raw RGB [0, 1] (None without the STN), for inspection.
     """
 
@@ -118,18 +169,7 @@ class RMPEModel(nn.Module):
         num_keypoints: Optional[int] = None,
     ) -> None:
         super().__init__()
-        sppe_input = getattr(sppe, "input_size", None)
-        if sppe_input is not None and tuple(sppe_input) != tuple(codec.input_size):
-            raise RMPEError(
-                f"model: the SPPE expects {tuple(sppe_input)} crops but the codec uses "
-                f"{tuple(codec.input_size)}; make model.input_size match"
-            )
-        sppe_hm = getattr(sppe, "heatmap_size", None)
-        if isinstance(sppe_hm, (tuple, list)) and tuple(sppe_hm) != tuple(codec.heatmap_size):
-            raise RMPEError(
-                f"model: the SPPE outputs {tuple(sppe_hm)} heatmaps but the codec uses "
-                f"{tuple(codec.heatmap_size)}; set model.heatmap_size to input_size / 4"
-            )
+        check_sppe_sizes(sppe, codec, "model")
         if batch < 1:
             raise RMPEError(f"model: batch must be at least 1, got {batch}")
         k = num_keypoints if num_keypoints is not None else getattr(sppe, "num_keypoints", None)
@@ -214,12 +254,7 @@ class RMPEModel(nn.Module):
         from sppe import load_checkpoint
 
         extra = load_checkpoint(self.sppe, path)
-        sppe_input = getattr(self.sppe, "input_size", None)
-        if sppe_input is not None and tuple(sppe_input) != tuple(self.codec.input_size):
-            raise RMPEError(
-                f"{path}: the checkpoint was trained on {tuple(sppe_input)} crops but the model uses "
-                f"{tuple(self.codec.input_size)}; set model.input_size (and heatmap_size) to match"
-            )
+        check_sppe_sizes(self.sppe, self.codec, f"checkpoint {path}")
         if self._parallel is not None:
             self.update_parallel_sppe()
         return extra
@@ -301,7 +336,7 @@ class RMPEModel(nn.Module):
     # ------------------------------------------------------------------ training
 
     def forward(self, crops: torch.Tensor) -> RMPEOutput:
-        """Training / validation forward on crops (see :meth:`forward_crops`)."""
+        """Training forward on crops (see :meth:`forward_crops`; inference uses :meth:`predict_crops`)."""
         return self.forward_crops(crops)
 
     def forward_crops(self, crops: torch.Tensor) -> RMPEOutput:
@@ -313,34 +348,13 @@ class RMPEModel(nn.Module):
                 normalisation follows), in the crop frame of the targets.
 
         Returns:
-            :class:`RMPEOutput`. With the STN, crop' is resampled from ``crops`` (a second
-            interpolation; use :meth:`forward_images` to sample crop' from full images once).
+            :class:`RMPEOutput`. With the STN, crop' is the crops resampled with theta (a
+            second interpolation after the loader's crop).
         """
         if self.stn is None:
             return self._heads(crops, None)
         theta = self.predict_theta(crops)
         stn_crops = sample_affine(crops, theta)
-        return self._heads(stn_crops, theta)
-
-    def forward_images(
-        self, images: torch.Tensor, image_index: torch.Tensor, matrices: torch.Tensor
-    ) -> RMPEOutput:
-        """Training forward from full images on the device: each crop' sampled once.
-
-        Args:
-            images: (B,3,H,W) RGB float in [0, 1] or uint8.
-            image_index: (N,) long, the image of each person.
-            matrices: (N,3,3) image px -> crop px (crop matrices with augmentation); targets
-                live in this crop frame.
-
-        Returns:
-            :class:`RMPEOutput`, gradients reach theta through the composed matrix.
-        """
-        crops = crop_images(images, image_index, matrices, self.input_size)
-        if self.stn is None:
-            return self._heads(crops, None)
-        theta = self.predict_theta(crops)
-        stn_crops = crop_images(images, image_index, compose_crop_matrices(matrices, theta), self.input_size)
         return self._heads(stn_crops, theta)
 
     def _heads(self, stn_crops: torch.Tensor, theta: Optional[torch.Tensor]) -> RMPEOutput:
@@ -373,9 +387,10 @@ class RMPEModel(nn.Module):
         no centred targets are given or ``parallel_weight`` is 0.
 
         Args:
-            output: from :meth:`forward_crops` / :meth:`forward_images`.
+            output: from :meth:`forward_crops`.
             targets: (N,K,h,w) ordinary targets in the crop frame; target_weights (N,K).
-            centred_targets: (N,K,h,w) from :func:`rmpe.stn.centred_targets`; centred_weights (N,K).
+            centred_targets: (N,K,h,w) centre-located targets, ``codec.encode`` of
+                :func:`rmpe.geometry.centred_keypoints`; centred_weights (N,K).
             loss_weight: ``train.loss_weight``.
             parallel_weight: ``train.parallel_sppe_weight``.
 
@@ -397,17 +412,6 @@ class RMPEModel(nn.Module):
 
     # ------------------------------------------------------------------ inference
 
-    def sppe_heatmaps(self, crops: torch.Tensor, flip: bool = False) -> torch.Tensor:
-        """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked."""
-        x = self.normalize(crops)
-        n = x.shape[0]
-        if flip:
-            x = torch.cat([x, x.flip(-1)], dim=0)
-        hm = self.sppe(x).float()
-        if flip:
-            hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.flip_pairs, shift=True))
-        return hm
-
     @torch.no_grad()
     def predict(
         self,
@@ -422,9 +426,8 @@ class RMPEModel(nn.Module):
         """Keypoints in image pixels for person boxes (the inference path).
 
         Per chunk of ``batch`` people: crop boxes (``aspect_ratio``, ``box_scale``) ->
-        crop matrices ``M`` -> crops; with the STN, theta from the crops and crop' sampled
-        once from the full image with ``gamma @ M``; SPPE (plus the mirrored crop when
-        ``flip``); decode; heatmap px -> image px through ``M^-1 @ theta @ S``.
+        crop matrices ``M`` -> crops, then :meth:`predict_crops` with the full images (so
+        crop' is sampled once from them with ``gamma @ M``).
         Call ``model.eval()`` first (BN statistics); works on CPU and CUDA.
 
         Args:
@@ -435,7 +438,7 @@ class RMPEModel(nn.Module):
             boxes: (N,4) xyxy person boxes in image pixels.
             flip: flip test (average with the mirrored crop's heatmaps).
             decoder: ``"argmax"`` / ``"dark"``; default the codec's.
-            amp: fp16 autocast for the networks on CUDA (ignored on the CPU); sampling and
+            amp: fp16 autocast for the SPPE on CUDA (ignored on the CPU); sampling and
                 geometry stay float32/float64.
             batch: crops per SPPE call (default ``self.batch``).
 
@@ -457,51 +460,97 @@ class RMPEModel(nn.Module):
         if n == 0:
             return torch.zeros((0, k, 2), device=device), torch.zeros((0, k), device=device)
         chunk = int(batch or self.batch)
-        use_amp = bool(amp) and device.type == "cuda"
         keypoints, scores = [], []
         for start in range(0, n, chunk):  # loop over batches of crops
             sl = slice(start, start + chunk)
             m = crop_matrices(crop_boxes(box[sl], self.aspect_ratio, self.box_scale), self.input_size)
             crops = crop_images(images, idx[sl], m, self.input_size)
-            theta = None
-            if self.stn is not None:
-                theta = self.predict_theta(crops)  # small net, kept in float32 for exact geometry
-                crops = crop_images(images, idx[sl], compose_crop_matrices(m, theta), self.input_size)
-            kp, conf = self.keypoints_from_crops(crops, m, theta, flip=flip, decoder=decoder, amp=use_amp)
+            kp, conf = self.predict_crops(
+                crops, m, flip=flip, decoder=decoder, amp=amp, images=images, image_index=idx[sl]
+            )
             keypoints.append(kp)
             scores.append(conf)
         return torch.cat(keypoints), torch.cat(scores)
 
-    def keypoints_from_crops(
+    @torch.no_grad()
+    def predict_crops(
         self,
         crops: torch.Tensor,
         matrices: torch.Tensor,
-        theta: Optional[torch.Tensor] = None,
+        *,
         flip: bool = False,
         decoder: Optional[str] = None,
         amp: bool = False,
+        images: Optional[torch.Tensor] = None,
+        image_index: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """SPPE -> decode -> image pixels for crops whose geometry is known.
+        """Keypoints in image pixels for crops taken with known matrices.
+
+        The one crops-to-keypoints path (:meth:`predict` and training validation use it):
+        with the STN, theta from the crops and crop' = the crops resampled with theta, or,
+        when ``images`` are given, crop' cut once from them with ``gamma @ M``; SPPE on crop'
+        (plus the mirrored crop when ``flip``); decode; heatmap' px -> image px through
+        ``M^-1 @ theta @ S``. Without the STN the crops go to the SPPE as they are. Call
+        ``model.eval()`` first.
 
         Args:
-            crops: (N,3,H,W) raw RGB crops (float in [0, 1] or uint8) fed to the SPPE: with
-                the STN, the crops' already sampled with ``theta``.
-            matrices: (N,3,3) image px -> crop px of the (un-transformed) crops.
-            theta: (N,2,3) STN transforms in the crop frame, or None (identity).
-            flip: flip test.
+            crops: (N,3,H,W) raw RGB crops, float in [0, 1], in the crop frame (before the
+                STN), (H, W) = ``input_size``.
+            matrices: (N,3,3) image px -> crop px of each crop.
+            flip: flip test (average with the mirrored crop's heatmaps).
             decoder: ``"argmax"`` / ``"dark"``; default the codec's.
-            amp: fp16 autocast for the SPPE on CUDA (ignored elsewhere).
+            amp: fp16 autocast for the SPPE on CUDA (ignored elsewhere); the STN and the
+                geometry stay float32/float64.
+            images: optional (B,3,H_img,W_img) RGB images (float in [0, 1] or uint8) the
+                crops were cut from, on the crops' device. With the STN, crop' is then
+                sampled from them (one interpolation instead of two, and image content
+                instead of the crop's zero border where theta looks past the crop).
+            image_index: (N,) long, the image of each crop; required with ``images``.
 
         Returns:
-            keypoints (N,K,2) float32 in image pixels (through ``M^-1 @ theta @ S``) and
-            scores (N,K) float32.
+            keypoints (N,K,2) float32 in image pixels and scores (N,K) float32, on the
+            crops' device.
+
+        Raises:
+            RMPEError: crops of another size than ``input_size``, matrices that are not
+                (N,3,3), or ``images`` without ``image_index``.
         """
         device = crops.device
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=bool(amp and device.type == "cuda")):
-            hm = self.sppe_heatmaps(crops, flip)
-        coords, conf = self.codec.decode(hm, decoder)
-        back = heatmap_to_image_matrices(matrices.to(device), theta, self.input_size, tuple(hm.shape[-2:]))
-        return transform_points(back, coords).float(), conf.float()
+        n = crops.shape[0]
+        if crops.dim() != 4 or tuple(crops.shape[-2:]) != self.input_size:
+            raise RMPEError(
+                f"predict_crops: crops must be (N, 3, {self.input_size[0]}, {self.input_size[1]}), "
+                f"got {tuple(crops.shape)}"
+            )
+        matrices = as_tensor(matrices, device=device)
+        if tuple(matrices.shape) != (n, 3, 3):
+            raise RMPEError(f"predict_crops: matrices must be ({n}, 3, 3) for {n} crops, got {tuple(matrices.shape)}")
+        if images is not None and image_index is None:
+            raise RMPEError("predict_crops: images given without image_index; pass the image of each crop")
+        theta = None
+        if self.stn is not None:
+            theta = self.predict_theta(crops)  # small net, kept in float32 for exact geometry
+            if images is None:
+                crops = sample_affine(crops, theta)
+            else:
+                crops = crop_images(images, image_index, compose_crop_matrices(matrices, theta), self.input_size)
+        use_amp = bool(amp) and device.type == "cuda"
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            heatmaps = self._sppe_heatmaps(crops, flip)
+        coords, scores = self.codec.decode(heatmaps, decoder)
+        back = heatmap_to_image_matrices(matrices, theta, self.input_size, tuple(heatmaps.shape[-2:]))
+        return transform_points(back, coords).float(), scores.float()
+
+    def _sppe_heatmaps(self, crops: torch.Tensor, flip: bool) -> torch.Tensor:
+        """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked."""
+        x = self.normalize(crops)
+        n = x.shape[0]
+        if flip:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        hm = self.sppe(x).float()
+        if flip:
+            hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.flip_pairs, shift=True))
+        return hm
 
     def _device(self) -> torch.device:
         for p in self.parameters():

@@ -1,12 +1,15 @@
-"""Small factories of synthetic heatmaps, poses and boxes shared by the tests and benchmarks.
+"""Small factories of synthetic heatmaps, poses and boxes, and plain references, shared by
+the tests and benchmarks.
 
 Everything is deterministic given a ``numpy.random.Generator``; arrays are numpy float64
-unless stated, so tests can build plain-loop references from them.
+unless stated, so tests can build plain-loop references from them. The references (codec
+decoders, STN frames) are written from DESIGN.md one person and joint at a time, without
+the project's batched code, so the batched code can be checked against them.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -278,3 +281,145 @@ def clustered_dataset(seed: int, num_images: int, num_proposals=(1, 40), num_key
         for lst, arr in zip(out, clustered_image(rng, n, num_keypoints, **kwargs)):
             lst.append(arr)
     return out
+
+
+# --- codec references ---
+
+
+def argmax_reference(hm: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Plain loop argmax decoding: AlphaPose's quarter-offset rule (DESIGN.md section 5).
+
+    Args:
+        hm: (N,K,h,w) heatmaps.
+
+    Returns:
+        coords (N,K,2) in heatmap pixels and scores (N,K) (the map maxima).
+    """
+    n, k, h, w = hm.shape
+    coords = np.zeros((n, k, 2))
+    scores = np.zeros((n, k))
+    for i in range(n):
+        for j in range(k):
+            m = hm[i, j]
+            py, px = divmod(int(np.argmax(m)), w)
+            x, y = float(px), float(py)
+            if 0 < px < w - 1 and 0 < py < h - 1:
+                x += 0.25 * np.sign(m[py, px + 1] - m[py, px - 1])
+                y += 0.25 * np.sign(m[py + 1, px] - m[py - 1, px])
+            coords[i, j] = (x, y)
+            scores[i, j] = m[py, px]
+    return coords, scores
+
+
+def blur_reference(m: np.ndarray, sigma: float) -> np.ndarray:
+    """Plain 2-D Gaussian blur of one (h, w) map, radius ceil(3 sigma), zero outside the map,
+    one output pixel at a time; returns (h, w) float64."""
+    r = int(math.ceil(3 * sigma))
+    t = np.arange(-r, r + 1)
+    g = np.exp(-(t**2) / (2 * sigma**2))
+    g /= g.sum()
+    h, w = m.shape
+    out = np.zeros_like(m, dtype=np.float64)
+    for y in range(h):
+        for x in range(w):
+            acc = 0.0
+            for a in range(-r, r + 1):
+                for b in range(-r, r + 1):
+                    if 0 <= y + a < h and 0 <= x + b < w:
+                        acc += g[a + r] * g[b + r] * m[y + a, x + b]
+            out[y, x] = acc
+    return out
+
+
+def dark_reference(
+    hm: np.ndarray, sigma: float, blur: Callable[[np.ndarray, float], np.ndarray] = blur_reference
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Plain loop DARK decoding: blur, keep the maximum, log, one Newton step from central
+    differences at the argmax (DESIGN.md section 5).
+
+    Args:
+        hm: (N,K,h,w) heatmaps.
+        sigma: the training sigma (heatmap pixels).
+        blur: ``blur(map (h, w) float64, sigma) -> (h, w)``, a zero-border Gaussian blur;
+            default :func:`blur_reference` (a benchmark may pass an OpenCV blur).
+
+    Returns:
+        coords (N,K,2) in heatmap pixels and scores (N,K) (the maxima before blurring).
+    """
+    n, k, h, w = hm.shape
+    coords = np.zeros((n, k, 2))
+    scores = np.zeros((n, k))
+    for i in range(n):
+        for j in range(k):
+            m = hm[i, j].astype(np.float64)
+            py, px = divmod(int(np.argmax(m)), w)
+            scores[i, j] = m[py, px]
+            b = blur(m, sigma)
+            b = b * (m.max() / b.max())
+            L = np.log(np.maximum(b, 1e-10))
+            x, y = float(px), float(py)
+            if 0 < px < w - 1 and 0 < py < h - 1:
+                dx = 0.5 * (L[py, px + 1] - L[py, px - 1])
+                dy = 0.5 * (L[py + 1, px] - L[py - 1, px])
+                dxx = L[py, px + 1] - 2 * L[py, px] + L[py, px - 1]
+                dyy = L[py + 1, px] - 2 * L[py, px] + L[py - 1, px]
+                dxy = 0.25 * (L[py + 1, px + 1] - L[py - 1, px + 1] - L[py + 1, px - 1] + L[py - 1, px - 1])
+                hess = np.array([[dxx, dxy], [dxy, dyy]])
+                if abs(np.linalg.det(hess)) > 1e-12:
+                    off = np.linalg.solve(hess, np.array([dx, dy]))
+                    x, y = x - off[0], y - off[1]
+            coords[i, j] = (x, y)
+    return coords, scores
+
+
+# --- STN frame references ---
+
+
+def random_thetas(
+    rng: np.random.Generator,
+    n: int,
+    size: Tuple[int, int],
+    max_rot: float = 30.0,
+    scale: Tuple[float, float] = (0.7, 1.3),
+    shift: float = 0.2,
+) -> np.ndarray:
+    """(N,3,3) float64 pixel-frame thetas (crop' px -> crop px) for an (H, W) crop.
+
+    Each is a rotation by up to ``max_rot`` degrees and a uniform scale in ``scale`` about
+    the crop centre, then a shift of up to ``shift`` times the crop size.
+    """
+    h, w = size
+    rot = np.deg2rad(rng.uniform(-max_rot, max_rot, n))
+    s = rng.uniform(scale[0], scale[1], n)
+    tx = rng.uniform(-shift, shift, n) * w
+    ty = rng.uniform(-shift, shift, n) * h
+    centre = np.array([w / 2.0, h / 2.0])
+    out = np.zeros((n, 3, 3))
+    for i in range(n):
+        a = s[i] * np.array([[np.cos(rot[i]), -np.sin(rot[i])], [np.sin(rot[i]), np.cos(rot[i])]])
+        out[i, :2, :2] = a
+        out[i, :2, 2] = centre - a @ centre + np.array([tx[i], ty[i]])
+        out[i, 2, 2] = 1.0
+    return out
+
+
+def gamma_reference(theta: np.ndarray) -> np.ndarray:
+    """DESIGN.md's SDTN formula for one (3,3) theta: ``[g1 g2] = [t1 t2]^-1``,
+    ``g3 = -[g1 g2] t3``; returns the (3,3) gamma (crop px -> crop' px)."""
+    g12 = np.linalg.inv(theta[:2, :2])
+    out = np.eye(3)
+    out[:2, :2] = g12
+    out[:2, 2] = -g12 @ theta[:2, 2]
+    return out
+
+
+def bilinear_at(img: np.ndarray, x: float, y: float) -> np.ndarray:
+    """Plain bilinear sample of a (C,H,W) map at pixel (x, y), zero outside; returns (C,)."""
+    c, h, w = img.shape
+    x0, y0 = math.floor(x), math.floor(y)
+    acc = np.zeros(c)
+    for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
+        for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
+            if 0 <= y0 + dy < h and 0 <= x0 + dx < w:
+                acc += wy * wx * img[:, y0 + dy, x0 + dx]
+    return acc

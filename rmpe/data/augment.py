@@ -26,9 +26,7 @@ from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import torch
 
-from ..geometry import crop_boxes, crop_matrices
 from ..keypoints import COCO, KeypointSet
 
 
@@ -47,38 +45,6 @@ class AugmentParams:
     scale: float = 1.0
     rotation: float = 0.0
     flip: bool = False
-
-
-def sample_matrix(
-    box: np.ndarray,
-    input_size: Tuple[int, int],
-    aspect_ratio: float,
-    box_scale: float,
-    params: Optional[AugmentParams] = None,
-) -> np.ndarray:
-    """The (3,3) float64 image -> crop matrix of one sample.
-
-    Args:
-        box: (4,) xyxy person box (or proposal) in image pixels.
-        input_size: (H, W) of the crop.
-        aspect_ratio / box_scale: crop-box rule of :func:`rmpe.geometry.crop_boxes`.
-        params: augmentation (identity when None).
-
-    Returns:
-        (3,3) float64 matrix mapping image pixels to crop pixels (the same formula as the
-        batched :func:`rmpe.geometry.crop_matrices`, which it calls).
-    """
-    p = params or AugmentParams()
-    b = torch.as_tensor(np.asarray(box, dtype=np.float64).reshape(1, 4))
-    cb = crop_boxes(b, aspect_ratio, box_scale)
-    m = crop_matrices(
-        cb,
-        tuple(input_size),
-        rotation=torch.tensor([float(p.rotation)], dtype=torch.float64),
-        scale=torch.tensor([float(p.scale)], dtype=torch.float64),
-        flip=torch.tensor([bool(p.flip)]),
-    )
-    return m[0].numpy()
 
 
 def warp_crop(image: np.ndarray, matrix: np.ndarray, input_size: Tuple[int, int]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""HeatmapCodec: encoding, argmax and DARK decoding against plain per-joint loop references."""
+"""HeatmapCodec: encoding, argmax and DARK decoding against plain per-joint loop references
+(rmpe.testing's codec references)."""
 import math
 
 import numpy as np
@@ -7,76 +8,9 @@ import torch
 
 from rmpe.codec import HeatmapCodec, _argmax, _argmax_torch, decode_argmax, decode_dark, flip_heatmaps
 from rmpe.keypoints import COCO_FLIP_PAIRS
-from rmpe.testing import gaussian_heatmaps, random_centres
+from rmpe.testing import argmax_reference, dark_reference, gaussian_heatmaps, random_centres
 
 H, W = 64, 48
-
-
-# --------------------------------------------------------------------------- references
-def ref_argmax(hm: np.ndarray):
-    """Plain loop: AlphaPose quarter-offset rule, written from DESIGN.md."""
-    n, k, h, w = hm.shape
-    coords = np.zeros((n, k, 2))
-    scores = np.zeros((n, k))
-    for i in range(n):
-        for j in range(k):
-            m = hm[i, j]
-            idx = int(np.argmax(m))
-            py, px = divmod(idx, w)
-            x, y = float(px), float(py)
-            if 0 < px < w - 1 and 0 < py < h - 1:
-                x += 0.25 * np.sign(m[py, px + 1] - m[py, px - 1])
-                y += 0.25 * np.sign(m[py + 1, px] - m[py - 1, px])
-            coords[i, j] = (x, y)
-            scores[i, j] = m[py, px]
-    return coords, scores
-
-
-def ref_blur(m: np.ndarray, sigma: float) -> np.ndarray:
-    """Plain 2-D Gaussian blur, zero outside the map, one output pixel at a time."""
-    r = int(math.ceil(3 * sigma))
-    t = np.arange(-r, r + 1)
-    g = np.exp(-(t**2) / (2 * sigma**2))
-    g /= g.sum()
-    h, w = m.shape
-    out = np.zeros_like(m, dtype=np.float64)
-    for y in range(h):
-        for x in range(w):
-            acc = 0.0
-            for a in range(-r, r + 1):
-                for b in range(-r, r + 1):
-                    if 0 <= y + a < h and 0 <= x + b < w:
-                        acc += g[a + r] * g[b + r] * m[y + a, x + b]
-            out[y, x] = acc
-    return out
-
-
-def ref_dark(hm: np.ndarray, sigma: float):
-    """Plain loop DARK: blur, keep max, log, Newton step from central differences."""
-    n, k, h, w = hm.shape
-    coords = np.zeros((n, k, 2))
-    scores = np.zeros((n, k))
-    for i in range(n):
-        for j in range(k):
-            m = hm[i, j].astype(np.float64)
-            py, px = divmod(int(np.argmax(m)), w)
-            scores[i, j] = m[py, px]
-            b = ref_blur(m, sigma)
-            b = b * (m.max() / b.max())
-            L = np.log(np.maximum(b, 1e-10))
-            x, y = float(px), float(py)
-            if 0 < px < w - 1 and 0 < py < h - 1:
-                dx = 0.5 * (L[py, px + 1] - L[py, px - 1])
-                dy = 0.5 * (L[py + 1, px] - L[py - 1, px])
-                dxx = L[py, px + 1] - 2 * L[py, px] + L[py, px - 1]
-                dyy = L[py + 1, px] - 2 * L[py, px] + L[py - 1, px]
-                dxy = 0.25 * (L[py + 1, px + 1] - L[py - 1, px + 1] - L[py + 1, px - 1] + L[py - 1, px - 1])
-                hess = np.array([[dxx, dxy], [dxy, dyy]])
-                if abs(np.linalg.det(hess)) > 1e-12:
-                    off = np.linalg.solve(hess, np.array([dx, dy]))
-                    x, y = x - off[0], y - off[1]
-            coords[i, j] = (x, y)
-    return coords, scores
 
 
 # --------------------------------------------------------------------------- tests
@@ -111,7 +45,7 @@ def test_argmax_equals_plain_loop():
     hm[0, 1, 10, W - 1] = 2.0
     hm[1, 2, H - 1, 0] = 2.0
     coords, scores = decode_argmax(torch.from_numpy(hm))
-    rc, rs = ref_argmax(hm)
+    rc, rs = argmax_reference(hm)
     np.testing.assert_allclose(coords.numpy(), rc, atol=1e-4)
     np.testing.assert_allclose(scores.numpy(), rs, atol=1e-6)
 
@@ -121,7 +55,7 @@ def test_dark_equals_plain_loop():
     centres = random_centres(rng, 2, 5, (H, W), margin=0.0)
     hm = gaussian_heatmaps(centres, (H, W), sigma=2.0) + 0.05 * rng.random((2, 5, H, W)).astype(np.float32)
     coords, scores = decode_dark(torch.from_numpy(hm), sigma=2.0)
-    rc, rs = ref_dark(hm, 2.0)
+    rc, rs = dark_reference(hm, 2.0)
     np.testing.assert_allclose(coords.numpy(), rc, atol=1e-4)
     np.testing.assert_allclose(scores.numpy(), rs, atol=1e-6)
 

@@ -1,5 +1,6 @@
-"""RMPEModel: identity STN == plain crop + SPPE, SDTN end to end, gradient routing,
-the frozen parallel SPPE, checkpoint loading, config, and the STN learning to centre."""
+"""RMPEModel: identity STN == plain crop + SPPE, SDTN end to end, the one crops-to-keypoints
+path (predict, predict_crops and training validation against a plain reference), gradient
+routing, the frozen parallel SPPE, checkpoint loading, config, and the STN learning to centre."""
 import math
 import time
 
@@ -12,10 +13,17 @@ from rmpe.codec import HeatmapCodec, flip_heatmaps
 from rmpe.config import config_from_dict
 from rmpe.crop import crop_images, frames_to_tensor
 from rmpe.errors import RMPEError
-from rmpe.geometry import crop_boxes, crop_matrices, transform_points
+from rmpe.geometry import (
+    centred_keypoints,
+    crop_boxes,
+    crop_matrices,
+    gamma_from_theta,
+    normalized_sampling_matrices,
+    transform_points,
+)
 from rmpe.keypoints import COCO_FLIP_PAIRS
-from rmpe.model import RMPEModel, weighted_heatmap_mse
-from rmpe.stn import centred_keypoints, centred_targets, gamma_from_theta, theta_to_normalized
+from rmpe.model import RMPEModel, check_sppe_sizes, heatmap_size_for, unwrap, weighted_heatmap_mse
+from rmpe.testing import dark_reference
 from sppe import build_sppe
 
 IN = (128, 96)
@@ -138,7 +146,7 @@ def test_sdtn_returns_image_keypoints_for_a_non_identity_theta():
     theta[:2, :2] = a
     theta[:2, 2] = torch.tensor([24.0, 32.0]) - a @ torch.tensor([24.0, 32.0]) + torch.tensor(shift)
     with torch.no_grad():
-        model.stn.fc_theta.bias.copy_(theta_to_normalized(theta[None], (64, 48)).reshape(6))
+        model.stn.fc_theta.bias.copy_(_normalized(theta))
     crops = crop_images(images, torch.tensor([0]), crop_matrices(crop_boxes(box), (64, 48)), (64, 48))
     torch.testing.assert_close(model.predict_theta(crops)[0], theta, atol=1e-5, rtol=0)
     out, scores = model.predict(images, [0], box)
@@ -148,6 +156,113 @@ def test_sdtn_returns_image_keypoints_for_a_non_identity_theta():
     # the same scene without the STN for comparison: also right, through the plain inverse crop
     plain = RMPEModel(BlobSPPE(), codec, stn=False, flip_pairs=()).eval()
     assert (plain.predict(images, [0], box)[0][0] - kp).norm(dim=-1).max() < 1.0
+
+
+def _normalized(theta):
+    """(3,3) pixel-frame theta of a 64x48 crop -> the localisation net's 6 outputs."""
+    return normalized_sampling_matrices(theta[None], (64, 48), (64, 48)).reshape(6)
+
+
+def _tilted_theta():
+    """(3,3) crop' px -> crop px of a 64x48 crop: rotation 12 deg, scale 0.9, shift (3, -4)."""
+    rot, s = math.radians(12.0), 0.9
+    a = s * torch.tensor([[math.cos(rot), -math.sin(rot)], [math.sin(rot), math.cos(rot)]])
+    theta = torch.eye(3)
+    theta[:2, :2] = a
+    theta[:2, 2] = torch.tensor([24.0, 32.0]) - a @ torch.tensor([24.0, 32.0]) + torch.tensor([3.0, -4.0])
+    return theta
+
+
+def _tilted_stn_model(sppe, codec, **kw):
+    """An STN model whose theta is near ``_tilted_theta`` and depends a little on the crop."""
+    model = RMPEModel(sppe, codec, stn=True, **kw).eval()
+    with torch.no_grad():
+        model.stn.fc_theta.bias.copy_(_normalized(_tilted_theta()))
+        model.stn.fc_theta.weight.normal_(0, 1e-3, generator=torch.Generator().manual_seed(0))
+    return model
+
+
+def _warp_plain(image, matrix, out_hw):
+    """(C,h,w) float64 plain bilinear warp: out[v, u] = image at matrix^-1 (u, v, 1), zero outside."""
+    c, h, w = image.shape
+    inv = np.linalg.inv(matrix)
+    vs, us = np.mgrid[0 : out_hw[0], 0 : out_hw[1]].astype(np.float64)
+    x = inv[0, 0] * us + inv[0, 1] * vs + inv[0, 2]
+    y = inv[1, 0] * us + inv[1, 1] * vs + inv[1, 2]
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    out = np.zeros((c, *out_hw))
+    for dy in (0, 1):
+        for dx in (0, 1):
+            xx, yy = x0 + dx, y0 + dy
+            wgt = (1 - np.abs(x - xx)) * (1 - np.abs(y - yy))
+            ok = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
+            out += np.where(ok, wgt, 0.0) * image[:, yy.clip(0, h - 1), xx.clip(0, w - 1)]
+    return out
+
+
+def test_predict_crops_is_the_path_of_predict_with_a_tilted_stn():
+    """predict(images, boxes) == predict_crops(crops, M, images=...) == a plain numpy chain
+    (crop' cut with gamma @ M, the analytic SPPE, DARK loop, M^-1 theta S); without the images
+    (training validation), crop' is resampled from the crops and lands within a fraction of a pixel."""
+    codec = HeatmapCodec((64, 48), (16, 12), sigma=1.0, decoder="dark")
+    model = _tilted_stn_model(BlobSPPE(), codec, flip_pairs=())
+    boxes = torch.tensor([[60.0, 40.0, 110.0, 140.0], [40.0, 30.0, 100.0, 150.0]])
+    kp = torch.tensor([[[85.0, 60.0], [70.0, 95.0], [97.0, 125.0]], [[70.0, 50.0], [55.0, 90.0], [80.0, 130.0]]])
+    images = torch.cat([_blob_image(kp[0], (180, 200), 4.0 / 0.512), _blob_image(kp[1], (180, 200), 5.0)])
+    idx = torch.tensor([0, 1])
+    m = crop_matrices(crop_boxes(boxes), (64, 48))
+    crops = crop_images(images, idx, m, (64, 48))
+    with torch.no_grad():
+        theta = model.predict_theta(crops)
+    assert (theta - _tilted_theta()).abs().max() > 1e-4  # the net really looks at the crop
+    assert (theta - torch.eye(3)).abs().max() > 0.1  # and is far from the identity
+
+    out, scores = model.predict(images, idx, boxes)
+    once = model.predict_crops(crops, m, images=images, image_index=idx)
+    torch.testing.assert_close(once[0], out, atol=1e-6, rtol=0)
+    torch.testing.assert_close(once[1], scores, atol=1e-6, rtol=0)
+
+    # the plain chain, one person at a time in float64
+    t64, m64 = theta.double().numpy(), m.double().numpy()
+    for i in range(2):
+        crop_prime = _warp_plain(images[i].double().numpy(), np.linalg.inv(t64[i]) @ m64[i], (64, 48))
+        coords, conf = dark_reference(crop_prime[None, :, ::4, ::4], sigma=1.0)  # BlobSPPE, then DARK
+        back = np.linalg.inv(m64[i]) @ t64[i] @ np.diag([4.0, 4.0, 1.0])
+        ref = coords[0] @ back[:2, :2].T + back[:2, 2]
+        np.testing.assert_allclose(out[i].numpy(), ref, atol=2e-4)
+        np.testing.assert_allclose(scores[i].numpy(), conf[0], atol=1e-5)
+        assert np.abs(ref - kp[i].numpy()).max() < 1.0  # and the keypoints are where the image has them
+
+    twice, twice_scores = model.predict_crops(crops, m)
+    assert (twice - out).norm(dim=-1).max() < 0.25, (twice - out).norm(dim=-1)
+    assert (twice_scores - scores).abs().max() < 0.05
+
+
+def test_predict_crops_identity_stn_equals_plain():
+    """An untrained STN is the identity: same keypoints as without it."""
+    codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
+    torch.manual_seed(0)
+    net = build_sppe("fastpose_se18", input_size=(64, 64)).eval()
+    with_stn = RMPEModel(net, codec, stn=True, parallel_sppe=False).eval()
+    without = RMPEModel(net, codec, stn=False).eval()
+    crops = torch.rand(3, 3, 64, 64)
+    m = torch.eye(3).repeat(3, 1, 1)
+    m[:, 0, 0] = m[:, 1, 1] = 0.5
+    a = with_stn.predict_crops(crops, m)
+    b = without.predict_crops(crops, m)
+    torch.testing.assert_close(a[0], b[0], atol=1e-3, rtol=0)
+    torch.testing.assert_close(a[1], b[1], atol=1e-4, rtol=0)
+
+
+def test_predict_crops_rejects_wrong_inputs():
+    model = RMPEModel(BlobSPPE(), HeatmapCodec((64, 48), (16, 12)), stn=True, flip_pairs=()).eval()
+    m = torch.eye(3).repeat(2, 1, 1)
+    with pytest.raises(RMPEError, match="64, 48"):
+        model.predict_crops(torch.rand(2, 3, 32, 24), m)
+    with pytest.raises(RMPEError, match="matrices"):
+        model.predict_crops(torch.rand(2, 3, 64, 48), m[:1])
+    with pytest.raises(RMPEError, match="image_index"):
+        model.predict_crops(torch.rand(2, 3, 64, 48), m, images=torch.rand(1, 3, 80, 60))
 
 
 # ----------------------------------------------------------------------------- training
@@ -236,19 +351,6 @@ def test_parallel_sppe_is_frozen_hidden_and_refreshable():
     assert torch.equal(par.conv_out.bias, model.sppe.conv_out.bias)
 
 
-def test_forward_images_equals_forward_crops_with_identity_stn():
-    net = small_sppe(5)
-    codec = HeatmapCodec(IN, HM)
-    model = RMPEModel(net, codec, stn=True).eval()
-    images, idx, boxes = scene(5, b=2, n=3)
-    m = crop_matrices(crop_boxes(boxes), IN)
-    with torch.no_grad():
-        a = model.forward_images(images, idx, m)
-        b = model.forward_crops(crop_images(images, idx, m, IN))
-    torch.testing.assert_close(a.heatmaps, b.heatmaps, atol=1e-5, rtol=0)
-    torch.testing.assert_close(a.parallel_heatmaps, a.stn_heatmaps, atol=1e-5, rtol=0)
-
-
 # ----------------------------------------------------------------------------- checkpoint / config
 
 
@@ -271,7 +373,7 @@ def test_from_config(tmp_path):
     cfg = config_from_dict({
         "model": {"name": "fastpose_se18", "input_size": [128, 96], "heatmap_size": [32, 24], "stn": True},
         "data": {"box_scale": 1.3},
-        "eval": {"batch": 7},
+        "inference": {"sppe_batch": 7},
     })
     model = RMPEModel.from_config(cfg)
     assert model.use_stn and model.parallel_sppe is not None and model.batch == 7
@@ -290,6 +392,23 @@ def test_from_config(tmp_path):
     bad = config_from_dict({"model": {"name": "fastpose_se18", "input_size": [128, 96], "heatmap_size": [64, 48]}})
     with pytest.raises(RMPEError, match="heatmap"):
         RMPEModel.from_config(bad)
+
+
+def test_size_checks_name_the_setting():
+    assert heatmap_size_for((256, 192)) == (64, 48) and heatmap_size_for([128, 96]) == (32, 24)
+    net = small_sppe(11)  # 128x96 crops, 32x24 heatmaps
+    check_sppe_sizes(net, HeatmapCodec(IN, HM))
+    check_sppe_sizes(BlobSPPE(), HeatmapCodec((64, 48), (16, 12)))  # no size attributes: nothing to check
+    with pytest.raises(RMPEError, match=r"^ckpt\.pth: .*128x96 crops.*model.input_size is 256x192"):
+        check_sppe_sizes(net, HeatmapCodec((256, 192), (64, 48)), "ckpt.pth")
+    with pytest.raises(RMPEError, match=r"model: .*32x24 heatmaps.*input_size / 4 = 32x24"):
+        check_sppe_sizes(net, HeatmapCodec(IN, (64, 48)))
+
+
+def test_unwrap_returns_the_model_inside_a_data_parallel_wrapper():
+    model = RMPEModel(BlobSPPE(), HeatmapCodec((64, 48), (16, 12)), flip_pairs=())
+    assert unwrap(model) is model
+    assert unwrap(nn.DataParallel(model)) is model
 
 
 # ----------------------------------------------------------------------------- STN learns to centre
@@ -368,7 +487,7 @@ def _train_stn_to_centre(seed, steps):
         proposals = _proposals(g, boxes)
         crops = crop_images(images, torch.arange(32), crop_matrices(crop_boxes(proposals), CENTRE_IN), CENTRE_IN)
         out = model(crops)
-        centred, cw = centred_targets(codec, kp, torch.ones(32, 3), boxes)
+        centred, cw = codec.encode(centred_keypoints(kp, boxes, codec.input_size), torch.ones(32, 3))
         loss = model.losses(out, centred, torch.zeros(32, 3), centred, cw)["parallel"]  # main loss weight 0
         opt.zero_grad()
         loss.backward()

@@ -24,7 +24,7 @@ import yaml
 from rmpe.codec import HeatmapCodec
 from rmpe.config import config_from_dict
 from rmpe.errors import RMPEError
-from rmpe.train import Trainer, predict_crops, train
+from rmpe.train import Trainer, train
 from rmpe.train.engine import WARMUP_START, build_schedulers
 
 from tests.rmpe.data.test_dataset import make_keypoint_dataset
@@ -319,25 +319,6 @@ def test_validation_maps_keypoints_back_and_scores_gt_as_perfect(tmp_path):
     model2 = RMPEModel(HeatmapOracle([b.clone() for b in batches]), codec, stn=False, aspect_ratio=1.0).eval()
     metrics = validator(model2, torch.device("cpu"))
     assert metrics["AP"] == pytest.approx(1.0) and metrics["num_people"] == len(people)
-
-
-def test_predict_crops_with_identity_stn_equals_plain(tmp_path):
-    """An untrained STN is the identity: same keypoints as without it."""
-    import sppe
-    from rmpe.model import RMPEModel
-
-    codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
-    torch.manual_seed(0)
-    net = sppe.build_sppe("fastpose_se18", input_size=(64, 64)).eval()
-    with_stn = RMPEModel(net, codec, stn=True, parallel_sppe=False).eval()
-    without = RMPEModel(net, codec, stn=False).eval()
-    crops = torch.rand(3, 3, 64, 64)
-    m = torch.eye(3).repeat(3, 1, 1)
-    m[:, 0, 0] = m[:, 1, 1] = 0.5
-    a = predict_crops(with_stn, crops, m)
-    b = predict_crops(without, crops, m)
-    torch.testing.assert_close(a[0], b[0], atol=1e-3, rtol=0)
-    torch.testing.assert_close(a[1], b[1], atol=1e-4, rtol=0)
 
 
 # ----------------------------------------------------------------------------- CLI

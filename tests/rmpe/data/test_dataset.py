@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from rmpe.data.augment import AugmentParams, Augmentation, half_body_box, photometric_jitter, sample_matrix, warp_crop
+from rmpe.data.augment import AugmentParams, Augmentation, half_body_box, photometric_jitter, warp_crop
 from rmpe.data.annotations import load_coco_persons
 from rmpe.data.dataset import COCOKeypointDataset
 from rmpe.data.loader import collate_samples
 from rmpe.errors import RMPEError
+from rmpe.geometry import crop_boxes, crop_matrices
 from rmpe.keypoints import COCO, COCO_SKELETON, coco_category
 from rmpe.train.sampler import EpochSampler
 
@@ -123,6 +124,15 @@ def reference_crop_matrix(box, out_hw=(128, 96), aspect=0.75, enlarge=1.25):
     w *= enlarge
     s = out_hw[1] / w
     return np.array([[s, 0, out_hw[1] / 2 - s * cx], [0, s, out_hw[0] / 2 - s * cy], [0, 0, 1]])
+
+
+def sample_matrix(box, out_hw, aspect, enlarge, params):
+    """One sample's (3,3) float64 image -> crop matrix from rmpe.geometry's batched crop_matrices."""
+    f64 = torch.float64
+    cb = crop_boxes(torch.tensor(np.asarray(box, dtype=np.float64).reshape(1, 4)), aspect, enlarge)
+    m = crop_matrices(cb, tuple(out_hw), rotation=torch.tensor([float(params.rotation)], dtype=f64),
+                      scale=torch.tensor([float(params.scale)], dtype=f64), flip=torch.tensor([bool(params.flip)]))
+    return m[0].numpy()
 
 
 @pytest.fixture(scope="module")
