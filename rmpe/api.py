@@ -18,7 +18,8 @@ import torch
 
 from .config import Config, load_config
 from .errors import RMPEError
-from .pipeline import PosePipeline, StageTimer, resolve_device
+from .distributed import resolve_device
+from .pipeline import PosePipeline, StageTimer
 from .sources import ThreadedReader, VideoSource, batched
 from .structures import Person
 

@@ -19,19 +19,6 @@ from .errors import RMPEError
 from .structures import Person
 
 
-def resolve_device(device: Optional[str]) -> torch.device:
-    """``auto``/None -> CUDA when present else CPU; otherwise ``torch.device(device)``."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RMPEError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RMPEError(f"device '{device}' requested but CUDA is not available on this machine")
-    return dev
-
-
 class StageTimer:
     """Accumulates wall time per named stage (``--profile``); syncs CUDA before reading clocks."""
 

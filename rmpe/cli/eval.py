@@ -70,9 +70,9 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     Returns the metrics on rank 0, None on the other ranks.
     """
     from ..api import as_config, build_model
-    from ..distributed import barrier, init_distributed, shutdown
+    from ..distributed import barrier, init_distributed, resolve_device, shutdown
     from ..eval_runner import load_dataset_images, merge_in_image_order, run_pipeline_on_images
-    from ..pipeline import PosePipeline, resolve_device
+    from ..pipeline import PosePipeline
 
     cfg = as_config(args.config, args.overrides)
     ann = args.ann or cfg.data.val_ann

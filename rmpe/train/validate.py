@@ -119,7 +119,7 @@ class Validator:
     def loader(self, pin_memory: bool = False) -> DataLoader:
         from ..data.coco import collate_samples
 
-        from .engine import worker_init
+        from .trainer import worker_init
 
         return DataLoader(
             self.dataset,

@@ -25,12 +25,11 @@ from rmpe.codec import HeatmapCodec
 from rmpe.config import config_from_dict
 from rmpe.errors import RMPEError
 from rmpe.train import Trainer, predict_crops, train
-from rmpe.train.engine import WARMUP_START, build_schedulers
+from rmpe.train.trainer import WARMUP_START, build_schedulers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dataset import make_keypoint_dataset  # noqa: E402
+from tests.rmpe.test_dataset import make_keypoint_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

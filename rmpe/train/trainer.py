@@ -38,9 +38,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import Config, save_config
+from ..distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, resolve_device, shutdown
 from ..errors import RMPEError
 from ..io import atomic_write_json
-from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, init_distributed, shutdown
 from .metrics import MetricsLog, TensorBoardLog, plot_curves
 from .sampler import EpochSampler
 from .state import load_training_checkpoint, save_training_checkpoint
@@ -227,7 +227,6 @@ class Trainer:
         from ..data.coco import COCOKeypointDataset
         from ..data.synthetic_coco import is_synthetic
         from ..model import RMPEModel
-        from ..pipeline import resolve_device
 
         c = self.config
         self._check_config()
@@ -401,7 +400,7 @@ class Trainer:
         if limit is None:
             return False
         up = (time.monotonic() - self._t0) + reserve >= 60.0 * limit
-        return broadcast_flag(up, self.dist)
+        return any_rank(up and self.dist.is_main, self.dist)  # rank 0's clock decides
 
     def _validate(self) -> Optional[Dict[str, Any]]:
         """Rank 0 validates; the others wait. Returns the metrics on rank 0."""
