@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -133,15 +133,18 @@ def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
-def any_rank(flag: bool, info: DistInfo, device: Optional[torch.device] = None) -> bool:
-    """True on every rank when ``flag`` is true on at least one rank.
+def any_rank(flags: Sequence[bool], info: DistInfo, device: Optional[torch.device] = None) -> List[bool]:
+    """Element-wise OR over ranks: ``flags[i]`` is true on every rank when it is true on one.
+
+    One exchange for all flags, so that every rank takes the same branch.
 
     Args:
-        flag: this rank's value.
-        device: where the exchanged tensor lives (default: the CPU, as gloo needs).
+        flags: this rank's values (the same number on every rank).
+        device: where the exchanged tensor lives: the CPU for gloo (the default), the
+            rank's CUDA device for NCCL.
     """
     if not _active(info):
-        return bool(flag)
-    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device or torch.device("cpu"))
+        return [bool(f) for f in flags]
+    t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int64, device=device or torch.device("cpu"))
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return bool(t.item() > 0)
+    return [bool(v > 0) for v in t.tolist()]
