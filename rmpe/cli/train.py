@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import List, Optional
 
@@ -66,7 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary = train(cfg, workdir, resume=args.resume, device=args.device, quiet=args.quiet)
     if int(os.environ.get("RANK", "0")) == 0 and not args.quiet:
         best = f"{summary.best_ap:.4f}" if summary.best_ap is not None else "n/a (no validation set)"
-        state = f"stopped early ({summary.stop_reason})" if summary.stopped_early else "finished"
+        reason = signal.Signals(summary.stop_signal).name if summary.stop_signal else summary.stop_reason
+        state = f"stopped early ({reason})" if summary.stopped_early else "finished"
         print(
             f"{state}: {summary.epochs_done} epochs, {summary.global_step} steps in {summary.elapsed_s / 60:.1f} min; "
             f"best val AP {best}; checkpoints in {summary.workdir}",

@@ -383,44 +383,83 @@ def test_cli_errors_are_one_line(tmp_path, people16):
     assert code == 2 and "no checkpoint" in buf.getvalue()
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, people16):
-    """Kill rmpe-train with SIGKILL inside epoch 2, resume, compare with a run never killed."""
+@pytest.fixture(scope="module")
+def uninterrupted_cli_run(tmp_path_factory, people16):
+    """A 3-epoch rmpe-train config (4 steps per epoch, one DataLoader worker) and the
+    ``last.pth`` of its run never interrupted."""
+    folder = tmp_path_factory.mktemp("cli_run")
     ann, img, _ = people16
     cfg = tiny_config(ann, img, epochs=3)
     cfg["data"]["num_workers"] = 1
-    path = _write_cfg(tmp_path / "cfg.yaml", cfg)
-    full = _cli(["--config", path, "--workdir", str(tmp_path / "full"), "--quiet"])
+    path = _write_cfg(folder / "cfg.yaml", cfg)
+    full = _cli(["--config", path, "--workdir", str(folder / "full"), "--quiet"])
     assert full.returncode == 0, full.stderr
-    work = tmp_path / "killed"
+    return path, folder / "full" / "last.pth"
+
+
+def _signal_inside_epoch_2(config_path, work, sig, before_step):
+    """Start rmpe-train and send ``sig`` once a step of epoch 2 earlier than ``before_step``
+    is logged. Returns (the exited process, the global step of the last record seen then)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "rmpe.cli.train", "--config", path, "--workdir", str(work),
+    proc = subprocess.Popen([sys.executable, "-m", "rmpe.cli.train", "--config", config_path, "--workdir", str(work),
                              "--quiet"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     metrics = work / "metrics.jsonl"
     deadline = time.time() + 240
-    killed_at = None
+    sent_at = None
     while time.time() < deadline and proc.poll() is None:
         if metrics.is_file():
             recs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-            mid = [r for r in recs if r["type"] == "train" and r["epoch"] == 2 and r["step"] < 4]
+            mid = [r for r in recs if r["type"] == "train" and r["epoch"] == 2 and r["step"] < before_step]
             if mid:
-                proc.send_signal(signal.SIGKILL)
-                killed_at = mid[-1]["global_step"]
+                proc.send_signal(sig)
+                sent_at = mid[-1]["global_step"]
                 break
         time.sleep(0.02)
-    proc.wait(timeout=30)
-    assert killed_at is not None, "training ended before it could be killed"
+    proc.wait(timeout=60)
+    assert sent_at is not None, "training ended before the signal could be sent"
+    return proc, sent_at
+
+
+def _assert_resume_matches(work, full_last):
+    """``--resume`` in ``work`` finishes with the uninterrupted run's weights and logs each step once."""
+    resumed = _cli(["--workdir", str(work), "--resume", "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(full_last), _weights(work / "last.pth")
+    assert a["epoch"] == b["epoch"] == 3 and a["global_step"] == b["global_step"] == 12
+    _assert_same_weights(a, b)
+    lines = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["global_step"] for r in lines if r["type"] == "train"]
+    assert steps == list(range(1, 13))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, uninterrupted_cli_run):
+    """Kill rmpe-train with SIGKILL inside epoch 2, resume, compare with a run never killed."""
+    path, full_last = uninterrupted_cli_run
+    work = tmp_path / "killed"
+    proc, killed_at = _signal_inside_epoch_2(path, work, signal.SIGKILL, before_step=4)
     assert proc.returncode == -signal.SIGKILL
     ck = _weights(work / "last.pth")
     assert ck["global_step"] < killed_at  # the checkpoint predates the kill: work was lost
-    resumed = _cli(["--workdir", str(work), "--resume", "--quiet"])
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = _weights(tmp_path / "full" / "last.pth"), _weights(work / "last.pth")
-    assert a["epoch"] == b["epoch"] == 3 and a["global_step"] == b["global_step"] == 12
-    _assert_same_weights(a, b)
-    lines = [json.loads(x) for x in metrics.read_text().splitlines()]
-    steps = [r["global_step"] for r in lines if r["type"] == "train"]
-    assert steps == list(range(1, 13))
+    _assert_resume_matches(work, full_last)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_saves_then_resume_matches_uninterrupted(tmp_path, uninterrupted_cli_run):
+    """SIGTERM inside epoch 2: the running step finishes, last.pth is saved there (mid-epoch),
+    rmpe-train exits with 143; --resume then ends with the weights of a run never stopped."""
+    path, full_last = uninterrupted_cli_run
+    work = tmp_path / "terminated"
+    proc, signalled_at = _signal_inside_epoch_2(path, work, signal.SIGTERM, before_step=2)
+    assert proc.returncode == 128 + signal.SIGTERM == 143, proc.stderr.read().decode()
+    ck = _weights(work / "last.pth")
+    assert ck["global_step"] >= signalled_at  # no finished step was lost
+    assert ck["epoch"] == 1 and 1 <= ck["step"] < 4 and ck["global_step"] == 4 + ck["step"]  # inside epoch 2
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["stopped_early"] and summary["stop_reason"] == "signal" and summary["stop_signal"] == signal.SIGTERM
+    records = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["type"] == "epoch" and records[-1]["complete"] is False
+    _assert_resume_matches(work, full_last)
 
 
 @pytest.mark.slow
