@@ -120,31 +120,36 @@ def shutdown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+def _collective_device() -> torch.device:
+    """Where the group's backend takes tensors: this rank's CUDA device for NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """The sum of ``value`` over ranks, as a new tensor (``value`` itself in a single process).
 
     Args:
-        value: a tensor of the same shape and dtype on every rank, on a device the
-            group's backend serves (the CPU for gloo).
+        value: a tensor of the same shape and dtype on every rank, on any device (it is
+            exchanged where the backend needs it, and the sum returned on ``value``'s device).
     """
-    if _active(info):
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-    return value
+    if not _active(info):
+        return value
+    total = value.to(_collective_device(), copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(value.device)
 
 
-def any_rank(flags: Sequence[bool], info: DistInfo, device: Optional[torch.device] = None) -> List[bool]:
+def any_rank(flags: Sequence[bool], info: DistInfo) -> List[bool]:
     """Element-wise OR over ranks: ``flags[i]`` is true on every rank when it is true on one.
 
     One exchange for all flags, so that every rank takes the same branch.
 
     Args:
         flags: this rank's values (the same number on every rank).
-        device: where the exchanged tensor lives: the CPU for gloo (the default), the
-            rank's CUDA device for NCCL.
     """
     if not _active(info):
         return [bool(f) for f in flags]
-    t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int64, device=device or torch.device("cpu"))
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return [bool(v > 0) for v in t.tolist()]
+    votes = all_reduce_sum(torch.tensor([1 if f else 0 for f in flags], dtype=torch.int64), info)
+    return [bool(v > 0) for v in votes.tolist()]

@@ -489,7 +489,7 @@ class Trainer:
             return STOP_STEPS
         own_signal = self._signals.received is not None
         own_budget = self.dist.is_main and self._over_budget(reserve)
-        signalled, spent = any_rank([own_signal, own_budget], self.dist, self.device)
+        signalled, spent = any_rank([own_signal, own_budget], self.dist)
         if signalled:
             return STOP_SIGNAL
         return STOP_TIME if spent else None
@@ -556,7 +556,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ records
 
-    def _record(self, kind: str, losses: LossSums, seconds: float, loss: Optional[float], **extra: Any) -> Dict[str, Any]:
+    def _record(
+        self, kind: str, losses: LossSums, seconds: float, loss: Optional[float], **extra: Any
+    ) -> Dict[str, Any]:
         """A ``train`` or ``epoch`` record of :mod:`rmpe.train.metrics` for the steps in ``losses``.
 
         Args:
@@ -587,18 +589,18 @@ class Trainer:
         """Log the steps since the last ``train`` record; stop a diverged run."""
         loss = window.mean("total")
         if not math.isfinite(loss):
-            raise RMPEError(f"training diverged at step {self.global_step} (loss {loss}); lower train.lr or check the data")
+            raise RMPEError(
+                f"training diverged at step {self.global_step} (loss {loss}); lower train.lr or check the data"
+            )
         record = self._record("train", window, now - window.t0, loss)
         self._log(record, {k: record[k] for k in ("loss", "lr", "samples_per_s")})
         self._bar.set_postfix(loss=f"{loss:.3g}", lr=f"{record['lr']:.2g}", sps=f"{record['samples_per_s']:.1f}")
 
     def _log_epoch(self, losses: LossSums, seconds: float, finished: bool) -> None:
         """Log the epoch's (or the stopped epoch's) mean loss over all ranks."""
-        total = all_reduce_sum(
-            torch.tensor([float(losses.sums["total"]) if losses.sums else 0.0, float(losses.steps)], device=self.device),
-            self.dist,
-        )
-        bad = int(all_reduce_sum(torch.tensor([len(self.bad_paths)], device=self.device), self.dist).item())
+        summed = float(losses.sums["total"]) if losses.sums else 0.0
+        total = all_reduce_sum(torch.tensor([summed, float(losses.steps)]), self.dist)
+        bad = int(all_reduce_sum(torch.tensor([len(self.bad_paths)]), self.dist).item())
         if float(total[1]) > 0:
             self.last_loss = float(total[0] / total[1])
         if not (self.dist.is_main and losses.steps):
@@ -756,7 +758,7 @@ class Trainer:
             last_ap=self.last_ap,
             last_loss=self.last_loss,
             elapsed_s=self._elapsed(),
-            bad_images=int(all_reduce_sum(torch.tensor([self.bad_count], device=self.device), self.dist).item()),
+            bad_images=int(all_reduce_sum(torch.tensor([self.bad_count]), self.dist).item()),
             workdir=self.workdir,
             last_checkpoint=os.path.join(self.workdir, LAST),
             best_checkpoint=best if os.path.isfile(best) else None,

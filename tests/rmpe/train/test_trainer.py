@@ -1,4 +1,4 @@
-"""Training engine (rmpe.train) and rmpe-train.
+"""The training loop (rmpe.train.trainer) and rmpe-train.
 
 Tiny settings throughout: fastpose_se18 at 64x64 crops (aspect ratio 1) on a handful of
 stick-figure people from ``make_keypoint_dataset`` (tests/rmpe/test_dataset.py).
