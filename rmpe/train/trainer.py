@@ -35,7 +35,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -164,10 +164,10 @@ class TrainSummary:
     best_checkpoint: Optional[str] = None
     stop_reason: Optional[str] = None
     stop_signal: Optional[int] = None
-    history: List[Dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> Dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "history"}
+        """The fields as a JSON-ready dict (``summary.json``)."""
+        return asdict(self)
 
 
 @dataclass
