@@ -226,6 +226,35 @@ def test_mid_epoch_stop_and_resume_equals_uninterrupted(tmp_path, people16):
     assert steps == list(range(1, 9))
 
 
+def test_signal_stops_after_the_running_step_without_validating(tmp_path, people16, monkeypatch):
+    """SIGINT during step 3 of 4: that step finishes, last.pth holds (epoch 0, step 3), no
+    validation runs (a max_steps stop at the same place validates), the handlers go back."""
+    ann, img, val = people16
+    cfg = config_from_dict(tiny_config(ann, img, val, epochs=2))
+    handler_before = signal.getsignal(signal.SIGINT)
+    plain_step = Trainer._train_step
+
+    def step_then_interrupt(self, batch):
+        out = plain_step(self, batch)
+        if self.global_step == 2:  # counted after the step returns: this is step 3
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_interrupt)
+    summary = train(cfg, str(tmp_path / "sig"), quiet=True)
+    assert summary.stopped_early and summary.stop_reason == "signal" and summary.stop_signal == signal.SIGINT
+    ck = _weights(tmp_path / "sig" / "last.pth")
+    assert (ck["epoch"], ck["step"], ck["global_step"]) == (0, 3, 3)
+    kinds = [json.loads(line)["type"] for line in open(tmp_path / "sig" / "metrics.jsonl")]
+    assert kinds == ["train"] * 3 + ["epoch"]
+    assert signal.getsignal(signal.SIGINT) is handler_before
+    monkeypatch.setattr(Trainer, "_train_step", plain_step)
+    budget = train(cfg, str(tmp_path / "steps"), quiet=True, max_steps=3)
+    assert budget.stop_reason == "max_steps" and budget.stop_signal is None
+    kinds = [json.loads(line)["type"] for line in open(tmp_path / "steps" / "metrics.jsonl")]
+    assert kinds == ["train"] * 3 + ["epoch", "val"]
+
+
 # ----------------------------------------------------------------------------- bad data
 
 
