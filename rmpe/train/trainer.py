@@ -66,11 +66,6 @@ SUMMARY = "summary.json"
 #: Warm-up starts at this fraction of the learning rate.
 WARMUP_START = 0.01
 
-#: Why a run stopped early (:attr:`TrainSummary.stop_reason`).
-STOP_SIGNAL = "signal"
-STOP_TIME = "train.max_minutes"
-STOP_STEPS = "max_steps"
-
 
 #: Scheduling niceness added to DataLoader workers: the few milliseconds of decoding and
 #: warping per batch then fill the gaps of the training process instead of preempting one of
@@ -140,6 +135,12 @@ def build_schedulers(
         optimizer, milestones=[int(e) * int(steps_per_epoch) for e in lr_steps], gamma=float(lr_factor)
     )
     return warmup, multistep
+
+
+#: Why a run stopped early (:attr:`TrainSummary.stop_reason`).
+STOP_SIGNAL = "signal"
+STOP_TIME = "train.max_minutes"
+STOP_STEPS = "max_steps"
 
 
 @dataclass
