@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -72,37 +73,33 @@ def main(argv=None) -> int:
         trainer.sampler.set_epoch(0)
         trainer.train_model.train()
 
+        def rate(step: Callable[[int], Any]) -> float:
+            """Samples per second of ``step(i)`` over the timed steps, after the untimed ones."""
+            for i in range(args.warmup):
+                step(i)
+            t0 = time.perf_counter()
+            for i in range(args.warmup, total):
+                step(i)
+            return args.steps * bs / (time.perf_counter() - t0)
+
         # 1. data only (collects the batches)
-        batches = []
+        batches: List[Any] = []
         loader = iter(trainer._loader())
-        for _ in range(args.warmup):
-            batches.append(next(loader))
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            batches.append(next(loader))
-        data_rate = args.steps * bs / (time.perf_counter() - t0)
+        data_rate = rate(lambda i: batches.append(next(loader)))
         del loader
 
         def model_only() -> float:
-            for b in batches[: args.warmup]:
-                trainer._train_step(b)
-            t = time.perf_counter()
-            for b in batches[args.warmup:]:
-                trainer._train_step(b)
-            return args.steps * bs / (time.perf_counter() - t)
+            return rate(lambda i: trainer._train_step(batches[i]))
+
+        def full_loop() -> float:
+            loader = iter(trainer._loader())
+            return rate(lambda i: trainer._train_step(next(loader)))
 
         # 2./3. model step alone and the full loop on the same batches, alternated
         model_rates, full_rates = [], []
         for _ in range(args.rounds):
             model_rates.append(model_only())
-            loader = iter(trainer._loader())
-            for _ in range(args.warmup):
-                trainer._train_step(next(loader))
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                trainer._train_step(next(loader))
-            full_rates.append(args.steps * bs / (time.perf_counter() - t0))
-            del loader
+            full_rates.append(full_loop())
         model_rates.append(model_only())
 
     import statistics

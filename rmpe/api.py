@@ -17,7 +17,8 @@ import torch
 from .config import Config, as_config
 from .data.annotations import read_image as read_image_file
 from .errors import RMPEError
-from .pipeline import PosePipeline, StageTimer, resolve_device
+from .distributed import resolve_device
+from .pipeline import PosePipeline, StageTimer
 from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
 

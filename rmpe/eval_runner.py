@@ -212,7 +212,8 @@ def prepare(
     ``ann``/``images``/``boxes`` default to ``data.val_ann``, ``data.val_images`` and
     ``eval.boxes``; ``nms`` overrides ``pose_nms.type``.
     """
-    from .pipeline import PosePipeline, load_model, resolve_device
+    from .distributed import resolve_device
+    from .pipeline import PosePipeline, load_model
 
     ann = ann or config.data.val_ann
     images = images or config.data.val_images

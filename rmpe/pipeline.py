@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .crop import frames_to_tensor
+from .distributed import resolve_device
 from .errors import RMPEError
 from .structures import Person
 
@@ -28,19 +29,6 @@ if TYPE_CHECKING:
 
 #: Values of ``pose_nms.type`` / ``--nms``.
 NMS_TYPES = ("parametric", "oks", "none")
-
-
-def resolve_device(device: Optional[str]) -> torch.device:
-    """``auto``/None -> CUDA when present else CPU; otherwise ``torch.device(device)``."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RMPEError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RMPEError(f"device '{device}' requested but CUDA is not available on this machine")
-    return dev
 
 
 class StageTimer:

@@ -7,11 +7,15 @@
 
 Rank 0 writes DIR/last.pth (every epoch), DIR/best.pth (best validation AP),
 DIR/metrics.jsonl, DIR/curves.png, DIR/config.yaml and DIR/summary.json.
+
+Ctrl-C (SIGINT) or SIGTERM stops cleanly: the running step finishes, DIR/last.pth is saved
+mid-epoch (resume with --resume) and the exit status is 130 (SIGINT) or 143 (SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import List, Optional
 
@@ -63,13 +67,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary = train(cfg, workdir, resume=args.resume, device=args.device, quiet=args.quiet)
     if int(os.environ.get("RANK", "0")) == 0 and not args.quiet:
         best = f"{summary.best_ap:.4f}" if summary.best_ap is not None else "n/a (no validation set)"
-        state = "stopped early (train.max_minutes)" if summary.stopped_early else "finished"
+        reason = signal.Signals(summary.stop_signal).name if summary.stop_signal else summary.stop_reason
+        state = f"stopped early ({reason})" if summary.stopped_early else "finished"
         print(
             f"{state}: {summary.epochs_done} epochs, {summary.global_step} steps in {summary.elapsed_s / 60:.1f} min; "
             f"best val AP {best}; checkpoints in {summary.workdir}",
             file=sys.stdout,
         )
-    return 0
+    # stopped by SIGINT / SIGTERM: the shell's status for that signal (130 / 143)
+    return 0 if summary.stop_signal is None else 128 + summary.stop_signal
 
 
 if __name__ == "__main__":

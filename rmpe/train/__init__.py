@@ -9,9 +9,9 @@ Example::
     summary = train(cfg, "runs/quickstart")        # or Trainer(cfg, workdir, resume=True).fit()
     print(summary.best_ap)
 """
-from .engine import Trainer, TrainSummary, train
 from .sampler import EpochSampler
 from .state import load_training_checkpoint, save_training_checkpoint
+from .trainer import Trainer, TrainSummary, train
 from .validate import Validator
 
 __all__ = [

@@ -4,7 +4,7 @@
 with ``seed + epoch`` and gives every rank a disjoint, equally long slice) and adds two
 things the trainer needs:
 
-* it yields ``(epoch, index)`` pairs, so :class:`rmpe.data.coco.COCOKeypointDataset` seeds
+* it yields ``(epoch, index)`` pairs, so :class:`rmpe.data.dataset.COCOKeypointDataset` seeds
   each sample's augmentation from ``(seed, epoch, index)`` whichever worker loads it;
 * :meth:`EpochSampler.skip` drops the first samples of the epoch, so a run resumed from a
   mid-epoch checkpoint continues with exactly the batches it had not seen.

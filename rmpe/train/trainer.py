@@ -2,7 +2,7 @@
 
 One :class:`Trainer` runs a whole experiment from a :class:`rmpe.config.Config`:
 
-* data: :class:`rmpe.data.coco.COCOKeypointDataset` (one sample per person, augmentation as
+* data: :class:`rmpe.data.dataset.COCOKeypointDataset` (one sample per person, augmentation as
   one affine per sample, crops in DataLoader workers with ``cv2.warpAffine``), sampled by
   :class:`rmpe.train.sampler.EpochSampler` (a ``DistributedSampler`` under ``torchrun``);
 * targets: the batch's keypoints encoded by the shared :class:`rmpe.codec.HeatmapCodec` on
@@ -12,9 +12,15 @@ One :class:`Trainer` runs a whole experiment from a :class:`rmpe.config.Config`:
   SPPE's heatmaps (refreshed from the SPPE at every epoch start);
 * Adam, ``MultiStepLR`` (milestones ``lr_steps`` epochs, stepped per iteration), optional
   linear warm-up over ``warmup_epochs`` from 1 % of the rate, fp16 AMP on CUDA;
+* validation: :class:`rmpe.train.validate.Validator`, the rmpe-eval path on the validation images;
 * rank 0 writes ``last.pth`` every epoch (and when a run stops early), ``best.pth`` whenever
   validation AP improves, ``metrics.jsonl``, ``curves.png``, ``config.yaml`` and TensorBoard
   events (when installed); ``--resume`` continues from ``last.pth`` exactly where it stood.
+
+A run stops early, after the optimiser step in progress and with a mid-epoch ``last.pth``,
+when ``train.max_minutes`` would be exceeded (it validates first), when ``max_steps`` steps
+are done (likewise), or on SIGINT / SIGTERM (:mod:`rmpe.train.interrupt`; it saves at once,
+without validating). Every rank takes the same decision at the same step.
 
 Reproducibility: model initialisation uses ``train.seed``; the sample order of an epoch is
 a function of ``(seed, epoch)`` and each sample's augmentation of ``(seed, epoch, index)``,
@@ -30,21 +36,27 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from ..config import Config, save_config
 from ..data.loader import build_loader
+from ..distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, resolve_device, shutdown
 from ..errors import RMPEError
 from ..io import atomic_write_json
-from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, init_distributed, shutdown
+from .interrupt import StopSignals
 from .metrics import MetricsLog, TensorBoardLog, plot_curves
 from .sampler import EpochSampler
 from .state import load_training_checkpoint, save_training_checkpoint
+from .validate import Validator
+
+if TYPE_CHECKING:
+    from ..model import RMPEModel
 
 #: Files in the work dir.
 LAST = "last.pth"
@@ -106,9 +118,20 @@ def build_schedulers(
     return warmup, multistep
 
 
+#: Why a run stopped early (:attr:`TrainSummary.stop_reason`).
+STOP_SIGNAL = "signal"
+STOP_TIME = "train.max_minutes"
+STOP_STEPS = "max_steps"
+
+
 @dataclass
 class TrainSummary:
-    """What a finished (or stopped) run reports."""
+    """What a finished (or stopped) run reports.
+
+    ``stop_reason`` says why a run stopped early (None when it finished): ``"signal"``
+    (SIGINT/SIGTERM on some rank), ``"train.max_minutes"`` or ``"max_steps"``;
+    ``stop_signal`` is the signal number this process received (None otherwise).
+    """
 
     epochs_done: int
     global_step: int
@@ -121,10 +144,38 @@ class TrainSummary:
     workdir: str
     last_checkpoint: Optional[str] = None
     best_checkpoint: Optional[str] = None
-    history: List[Dict[str, Any]] = field(default_factory=list)
+    stop_reason: Optional[str] = None
+    stop_signal: Optional[int] = None
 
     def as_dict(self) -> Dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "history"}
+        """The fields as a JSON-ready dict (``summary.json``)."""
+        return asdict(self)
+
+
+@dataclass
+class LossSums:
+    """Summed per-step losses over a run of optimiser steps (a log window or an epoch).
+
+    Attributes:
+        sums: loss name (``total``, ``heatmap``, ``parallel``) -> sum of the 0-d loss
+            tensors of :meth:`rmpe.model.RMPEModel.losses`, detached.
+        steps: number of steps summed.
+        t0: ``time.perf_counter()`` when the run of steps began.
+    """
+
+    sums: Dict[str, torch.Tensor] = field(default_factory=dict)
+    steps: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, losses: Dict[str, torch.Tensor]) -> None:
+        """Add one step's losses."""
+        self.steps += 1
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+
+    def mean(self, key: str) -> Optional[float]:
+        """Mean of ``key`` per step (None when that loss is not computed)."""
+        return float(self.sums[key]) / self.steps if key in self.sums else None
 
 
 class Trainer:
@@ -159,15 +210,47 @@ class Trainer:
         self.device_name = device if device is not None else config.device
         self.quiet = bool(quiet)
         self._echo = echo
-        self._bar = None
+        self._bar: Optional[tqdm] = None
         self.bad_paths: set = set()
         self.bad_count = 0
+        # built by _setup(): process group, device, data, model, optimisation, outputs
+        self.dist = DistInfo()  # rank 0 of 1 until _setup joins the process group
+        self.device = torch.device("cpu")
+        self.use_amp = False
+        self.train_set: Any = None
+        self.model: Optional["RMPEModel"] = None
+        self.train_model: Optional[torch.nn.Module] = None  # the model, DDP-wrapped under torchrun
+        self.codec: Any = None
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.warmup: Optional[torch.optim.lr_scheduler.LinearLR] = None
+        self.multistep: Optional[torch.optim.lr_scheduler.MultiStepLR] = None
+        self.scaler: Optional[torch.amp.GradScaler] = None
+        self.sampler: Optional[EpochSampler] = None
+        self.drop_last = True
+        self.steps_per_epoch = 0
+        self.validator: Any = None
+        self.metrics = MetricsLog(os.path.join(self.workdir, METRICS))
+        self.tb: Optional[TensorBoardLog] = None
+        # where training stands (restored by --resume)
+        self.epoch = 0
+        self.step = 0
+        self.global_step = 0
+        self.best_ap: Optional[float] = None
+        self.last_ap: Optional[float] = None
+        self.last_loss: Optional[float] = None
+        self.elapsed_before = 0.0
+        # clocks and stopping
+        self._t0 = time.monotonic()
+        self._last_val_s = 0.0
+        self._first_step = 0
+        self._signals = StopSignals()
+        self._warned_plot = False
 
     # ------------------------------------------------------------------ console
 
     def echo(self, message: str) -> None:
         """A console line (rank 0 only, nothing when quiet)."""
-        if self.quiet or not getattr(self, "dist", DistInfo()).is_main:
+        if self.quiet or not self.dist.is_main:
             return
         if self._echo is not None:
             self._echo(message)
@@ -178,38 +261,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
 
-    def _check_config(self) -> None:
-        c = self.config
-        t = c.train
-        if t.epochs < 1:
-            raise RMPEError(f"train.epochs must be at least 1, got {t.epochs}")
-        if t.batch_size < 1:
-            raise RMPEError(f"train.batch_size must be at least 1, got {t.batch_size}")
-        if not (t.lr > 0 and math.isfinite(t.lr)):
-            raise RMPEError(f"train.lr must be a positive number, got {t.lr}")
-        if t.val_interval < 1:
-            raise RMPEError(f"train.val_interval must be at least 1, got {t.val_interval}")
-        if t.log_interval < 1:
-            raise RMPEError(f"train.log_interval must be at least 1, got {t.log_interval}")
-        if t.max_minutes is not None and t.max_minutes <= 0:
-            raise RMPEError(f"train.max_minutes must be positive, got {t.max_minutes}")
-        if c.data.num_workers < 0:
-            raise RMPEError(f"data.num_workers must be >= 0, got {c.data.num_workers}")
-        if not c.data.train_ann or not c.data.train_images:
-            raise RMPEError("config has no training data: set data.train_ann and data.train_images")
-        hm = tuple(c.model.heatmap_size)
-        expect = (c.model.input_size[0] // 4, c.model.input_size[1] // 4)
-        if hm != expect:
-            raise RMPEError(f"model.heatmap_size {list(hm)} must be model.input_size / 4 = {list(expect)}")
-
     def _setup(self) -> None:
         from ..data.dataset import COCOKeypointDataset
         from ..data.synthetic.coco import is_synthetic
         from ..model import RMPEModel
-        from ..pipeline import resolve_device
 
         c = self.config
-        self._check_config()
+        if not c.data.train_ann or not c.data.train_images:
+            raise RMPEError("config has no training data: set data.train_ann and data.train_images")
         device = resolve_device(self.device_name)
         self.dist = init_distributed(device.type)
         if device.type == "cuda" and self.dist.world_size > 1:
@@ -220,9 +279,8 @@ class Trainer:
         seed_everything(c.train.seed)
 
         self.train_set = COCOKeypointDataset.from_config(c, "train")
-        has_val = bool(c.data.val_ann and c.data.val_images)
-        # only rank 0 validates
-        self.val_set = COCOKeypointDataset.from_config(c, "val") if (has_val and self.dist.is_main) else None
+        # only rank 0 validates, with the rmpe-eval path (rmpe.train.validate)
+        self.validator = Validator.from_config(c, warn=self.echo) if self.dist.is_main else None
         if self.train_set.persons.skipped:
             skipped = ", ".join(f"{v} {k}" for k, v in sorted(self.train_set.persons.skipped.items()))
             self.echo(f"training annotations left out: {skipped}")
@@ -252,14 +310,25 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp)
 
-        self.epoch = 0
-        self.step = 0
-        self.global_step = 0
-        self.best_ap: Optional[float] = None
-        self.last_ap: Optional[float] = None
-        self.elapsed_before = 0.0
+        self._open_workdir()
+
+        if self.dist.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        else:
+            self.train_model = self.model
+
+        self.tb = TensorBoardLog(os.path.join(self.workdir, "tensorboard")) if self.dist.is_main else None
+        if self.dist.is_main:
+            save_config(c, os.path.join(self.workdir, CONFIG))
+
+    def _open_workdir(self) -> None:
+        """Create the work dir; with ``--resume`` restore ``last.pth`` (model, optimiser,
+        schedulers, scaler, RNG, position), else refuse a work dir that holds one."""
+        device, world = self.device, self.dist.world_size
         os.makedirs(self.workdir, exist_ok=True)
-        self.metrics = MetricsLog(os.path.join(self.workdir, METRICS))
         last = os.path.join(self.workdir, LAST)
         if self.resume:
             if not os.path.isfile(last):
@@ -289,32 +358,6 @@ class Trainer:
             )
         elif self.dist.is_main and os.path.isfile(self.metrics.path):
             os.replace(self.metrics.path, self.metrics.path + ".old")
-
-        if self.dist.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [device.index] if device.type == "cuda" else None
-            self.train_model: torch.nn.Module = DistributedDataParallel(self.model, device_ids=ids)
-        else:
-            self.train_model = self.model
-
-        self.validator = None
-        if self.val_set is not None and self.dist.is_main:
-            from .validate import Validator
-
-            ks = c.data.keypoint_set()
-            self.validator = Validator(
-                self.val_set,
-                batch_size=c.inference.sppe_batch,
-                num_workers=c.data.num_workers,
-                flip=c.inference.flip,
-                amp=self.use_amp,
-                sigmas=ks.sigmas if c.data.keypoint_names is not None else None,
-                warn=self.echo,
-            )
-        self.tb = TensorBoardLog(os.path.join(self.workdir, "tensorboard")) if self.dist.is_main else None
-        if self.dist.is_main:
-            save_config(c, os.path.join(self.workdir, CONFIG))
 
     def _schedulers(self) -> Dict[str, Any]:
         return {"warmup": self.warmup, "multistep": self.multistep}
@@ -367,14 +410,26 @@ class Trainer:
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self._t0)
 
-    def _time_is_up(self, reserve: float) -> bool:
-        if self.max_steps is not None and self.global_step - self._first_step >= self.max_steps:
-            return True
+    def _over_budget(self, reserve: float) -> bool:
+        """This process's clock: ``train.max_minutes`` is spent ``reserve`` seconds from now."""
         limit = self.config.train.max_minutes
-        if limit is None:
-            return False
-        up = (time.monotonic() - self._t0) + reserve >= 60.0 * limit
-        return broadcast_flag(up, self.dist)
+        return limit is not None and (time.monotonic() - self._t0) + reserve >= 60.0 * limit
+
+    def _stop_reason(self, reserve: float) -> Optional[str]:
+        """Why the run must stop now, the same answer on every rank; None to go on.
+
+        ``max_steps`` reached; else a stop signal on any rank; else rank 0's clock says
+        ``train.max_minutes`` is spent ``reserve`` seconds from now (one exchange per call
+        under torchrun).
+        """
+        if self.max_steps is not None and self.global_step - self._first_step >= self.max_steps:
+            return STOP_STEPS
+        own_signal = self._signals.received is not None
+        own_budget = self.dist.is_main and self._over_budget(reserve)
+        signalled, spent = any_rank([own_signal, own_budget], self.dist)
+        if signalled:
+            return STOP_SIGNAL
+        return STOP_TIME if spent else None
 
     def _validate(self) -> Optional[Dict[str, Any]]:
         """Rank 0 validates; the others wait. Returns the metrics on rank 0."""
@@ -382,9 +437,7 @@ class Trainer:
         if self.validator is not None:
             bar = None
             if not self.quiet:
-                from tqdm import tqdm
-
-                bar = tqdm(total=len(self.val_set), desc="validate", unit="person", leave=False, dynamic_ncols=True)
+                bar = tqdm(total=len(self.validator), desc="validate", unit="img", leave=False, dynamic_ncols=True)
             try:
                 metrics = self.validator(self.model, self.device, progress=bar.update if bar is not None else None)
             finally:
@@ -394,9 +447,7 @@ class Trainer:
             self._last_val_s = metrics["time_s"]
             record = {"type": "val", "epoch": self.epoch + 1, "global_step": self.global_step}
             record.update(metrics)
-            self.metrics.append(record)
-            if self.tb is not None:
-                self.tb.scalars("val", metrics, self.global_step)
+            self._log(record, metrics)
             self.echo(
                 f"epoch {self.epoch + 1}: val AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  "
                 f"AR {metrics['AR']:.4f}  ({metrics['num_people']} people, {metrics['time_s']:.1f} s)"
@@ -440,15 +491,79 @@ class Trainer:
         self.multistep.step()
         return {k: v.detach() for k, v in losses.items()}
 
+    # ------------------------------------------------------------------ records
+
+    def _record(
+        self, kind: str, losses: LossSums, seconds: float, loss: Optional[float], **extra: Any
+    ) -> Dict[str, Any]:
+        """A ``train`` or ``epoch`` record of :mod:`rmpe.train.metrics` for the steps in ``losses``.
+
+        Args:
+            kind: ``"train"`` (a log window) or ``"epoch"``.
+            losses: the steps' summed losses.
+            seconds: wall time of those steps (for ``samples_per_s``, over all ranks).
+            loss: the total loss to report (the window's mean, or the epoch's mean over ranks).
+            extra: further keys, appended in order.
+        """
+        samples = losses.steps * self.config.train.batch_size * self.dist.world_size
+        record = {
+            "type": kind, "epoch": self.epoch + 1, "step": self.step, "global_step": self.global_step,
+            "loss": loss, "loss_heatmap": losses.mean("heatmap"), "loss_parallel": losses.mean("parallel"),
+            "lr": self._lr(), "samples_per_s": samples / max(seconds, 1e-9), "time_s": self._elapsed(),
+        }
+        record.update(extra)
+        return record
+
+    def _log(self, record: Dict[str, Any], scalars: Dict[str, Any]) -> None:
+        """Rank 0: ``record`` to ``metrics.jsonl``, ``scalars`` to TensorBoard under the record's type."""
+        if not self.dist.is_main:
+            return
+        self.metrics.append(record)
+        if self.tb is not None:
+            self.tb.scalars(record["type"], scalars, self.global_step)
+
+    def _log_window(self, window: LossSums, now: float) -> None:
+        """Log the steps since the last ``train`` record; stop a diverged run."""
+        loss = window.mean("total")
+        if not math.isfinite(loss):
+            raise RMPEError(
+                f"training diverged at step {self.global_step} (loss {loss}); lower train.lr or check the data"
+            )
+        record = self._record("train", window, now - window.t0, loss)
+        self._log(record, {k: record[k] for k in ("loss", "lr", "samples_per_s")})
+        self._bar.set_postfix(loss=f"{loss:.3g}", lr=f"{record['lr']:.2g}", sps=f"{record['samples_per_s']:.1f}")
+
+    def _log_epoch(self, losses: LossSums, seconds: float, finished: bool) -> None:
+        """Log the epoch's (or the stopped epoch's) mean loss over all ranks."""
+        summed = float(losses.sums["total"]) if losses.sums else 0.0
+        total = all_reduce_sum(torch.tensor([summed, float(losses.steps)]), self.dist)
+        bad = int(all_reduce_sum(torch.tensor([len(self.bad_paths)]), self.dist).item())
+        if float(total[1]) > 0:
+            self.last_loss = float(total[0] / total[1])
+        if not (self.dist.is_main and losses.steps):
+            return
+        record = self._record("epoch", losses, seconds, self.last_loss, complete=finished, bad_images=bad)
+        self._log(record, {k: record[k] for k in ("loss", "samples_per_s")})
+        self.echo(
+            f"epoch {self.epoch + 1}{'' if finished else ' (stopped early)'}: loss {self.last_loss:.4g}, "
+            f"lr {record['lr']:.3g}, {record['samples_per_s']:.1f} samples/s, {seconds:.0f} s"
+        )
+
+    def _plot(self) -> None:
+        ok = plot_curves(self.metrics.records(), os.path.join(self.workdir, CURVES), title=os.path.basename(self.workdir))
+        if not ok and not self._warned_plot:
+            self._warned_plot = True
+            self.echo("note: matplotlib is not installed; no curves.png is drawn (metrics.jsonl has the numbers)")
+
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> TrainSummary:
-        """Run the experiment to the end (or until ``train.max_minutes``); returns a summary."""
+        """Run the experiment to the end, or until it is stopped early (module docstring)."""
         self._t0 = time.monotonic()
         self._last_val_s = 0.0
         try:
             self._setup()
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self._signals:
                 # the scheduler step after a step skipped by the AMP scaler is harmless
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
                 return self._fit()
@@ -456,170 +571,145 @@ class Trainer:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
-            if getattr(self, "tb", None) is not None:
+            if self.tb is not None:
                 self.tb.close()
-            if hasattr(self, "dist"):
-                shutdown(self.dist)
+            shutdown(self.dist)
 
     def _fit(self) -> TrainSummary:
-        from tqdm import tqdm
-
-        c = self.config
-        t = c.train
-        bs = t.batch_size
-        world = self.dist.world_size
-        stopped = False
         self._first_step = self.global_step
-        last_loss = None
+        self._announce()
+        stop = None
+        while self.epoch < self.config.train.epochs and stop is None:
+            losses, seconds, stop = self._train_epoch()
+            stop = self._end_epoch(losses, seconds, stop)
+        return self._summary(stop)
+
+    def _announce(self) -> None:
+        c, t, world = self.config, self.config.train, self.dist.world_size
+        n_val = len(self.validator) if self.validator is not None else 0
+        self.echo(
+            f"training {c.model.name} {c.model.input_size[0]}x{c.model.input_size[1]}"
+            f"{' + STN' if c.model.stn else ''} on {len(self.train_set)} people "
+            f"({self.steps_per_epoch} steps/epoch x {t.epochs} epochs, batch {t.batch_size} x {world} process"
+            f"{'es' if world > 1 else ''}), validation on {n_val} images, device {self.device}"
+            f"{', AMP' if self.use_amp else ''}; work dir {self.workdir}"
+        )
+
+    def _train_epoch(self) -> Tuple[LossSums, float, Optional[str]]:
+        """Run the current epoch's remaining steps, or fewer when the run must stop.
+
+        Returns:
+            (the steps' summed losses, their wall time in seconds, why the run must stop
+            or None).
+        """
+        t = self.config.train
+        if self.step == 0 and self.model.parallel_sppe is not None:
+            self.model.update_parallel_sppe()
+        self.sampler.set_epoch(self.epoch)
+        self.sampler.skip(self.step * t.batch_size)
+        self.train_model.train()
+        loader = self._loader()
+        self._bar = tqdm(
+            total=self.steps_per_epoch, initial=self.step, desc=f"epoch {self.epoch + 1}/{t.epochs}",
+            unit="step", disable=self.quiet or not self.dist.is_main, leave=False, dynamic_ncols=True,
+        )
+        epoch = LossSums()
+        window = LossSums(t0=epoch.t0)
+        stop = None
+        for batch in loader:
+            if batch["errors"]:
+                raise RMPEError(batch["errors"][0])
+            if batch["bad"]:
+                self._note_bad(batch["bad"])
+            losses = self._train_step(batch)
+            self.step += 1
+            self.global_step += 1
+            epoch.add(losses)
+            window.add(losses)
+            self._bar.update(1)
+            if window.steps >= t.log_interval or self.step >= self.steps_per_epoch:
+                now = time.perf_counter()
+                self._log_window(window, now)
+                window = LossSums(t0=now)
+            stop = self._stop_reason(self._last_val_s)
+            if stop is not None and self.step < self.steps_per_epoch:
+                break
+        self._bar.close()
+        self._bar = None
+        del loader
+        return epoch, time.perf_counter() - epoch.t0, stop
+
+    def _end_epoch(self, losses: LossSums, seconds: float, stop: Optional[str]) -> Optional[str]:
+        """Close the epoch after its steps ran: log it, validate when due, save ``last.pth``
+        (and ``best.pth`` on a better AP), draw the curves, and move on to the next epoch
+        when this one is complete.
+
+        Args:
+            losses / seconds: the epoch's steps (this run's part of it) and their wall time.
+            stop: why the run must stop, as :meth:`_stop_reason` said after the last step.
+
+        Returns:
+            why the run stops here, or None to go on.
+        """
+        t = self.config.train
+        finished = self.step >= self.steps_per_epoch
+        last_epoch = self.epoch + 1 >= t.epochs
+        self._log_epoch(losses, seconds, finished)
+        if stop == STOP_SIGNAL:
+            due = False  # stop promptly: whoever sent the signal is waiting
+        elif finished:
+            due = (self.epoch + 1) % t.val_interval == 0 or last_epoch
+            if not due and t.max_minutes is not None:
+                # validate now if the next epoch may not fit in the time left
+                per_epoch = seconds * self.steps_per_epoch / max(losses.steps, 1)
+                due = self._stop_reason(self._last_val_s + per_epoch) is not None
+        else:
+            due = True  # a mid-epoch stop by time or step budget validates what there is
+        metrics = self._validate() if due else None
+        improved = metrics is not None and (self.best_ap is None or metrics["AP"] > self.best_ap)
+        if improved:
+            self.best_ap = metrics["AP"]
         if self.dist.is_main:
-            n_val = len(self.val_set) if self.val_set is not None else 0
-            self.echo(
-                f"training {c.model.name} {c.model.input_size[0]}x{c.model.input_size[1]}"
-                f"{' + STN' if c.model.stn else ''} on {len(self.train_set)} people "
-                f"({self.steps_per_epoch} steps/epoch x {t.epochs} epochs, batch {bs} x {world} process"
-                f"{'es' if world > 1 else ''}), validation on {n_val} people, device {self.device}"
-                f"{', AMP' if self.use_amp else ''}; work dir {self.workdir}"
-            )
-        while self.epoch < t.epochs and not stopped:
-            if self.step == 0 and self.model.parallel_sppe is not None:
-                self.model.update_parallel_sppe()
-            self.sampler.set_epoch(self.epoch)
-            self.sampler.skip(self.step * bs)
-            self.train_model.train()
-            loader = self._loader()
-            show = self.dist.is_main and not self.quiet
-            self._bar = tqdm(
-                total=self.steps_per_epoch, initial=self.step, desc=f"epoch {self.epoch + 1}/{t.epochs}",
-                unit="step", disable=not show, leave=False, dynamic_ncols=True,
-            )
-            sums: Dict[str, torch.Tensor] = {}
-            win: Dict[str, torch.Tensor] = {}
-            n_steps = win_steps = 0
-            epoch_t0 = win_t0 = time.perf_counter()
-            for batch in loader:
-                if batch["errors"]:
-                    raise RMPEError(batch["errors"][0])
-                if batch["bad"]:
-                    self._note_bad(batch["bad"])
-                losses = self._train_step(batch)
-                self.step += 1
-                self.global_step += 1
-                n_steps += 1
-                win_steps += 1
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                    win[k] = win.get(k, 0.0) + v
-                self._bar.update(1)
-                if win_steps >= t.log_interval or self.step >= self.steps_per_epoch:
-                    now = time.perf_counter()
-                    loss = float(win["total"]) / win_steps
-                    if not math.isfinite(loss):
-                        raise RMPEError(
-                            f"training diverged at step {self.global_step} (loss {loss}); lower train.lr or check the data"
-                        )
-                    rate = win_steps * bs * world / max(now - win_t0, 1e-9)
-                    record = {
-                        "type": "train", "epoch": self.epoch + 1, "step": self.step, "global_step": self.global_step,
-                        "loss": loss, "loss_heatmap": float(win["heatmap"]) / win_steps,
-                        "loss_parallel": float(win["parallel"]) / win_steps if "parallel" in win else None,
-                        "lr": self._lr(), "samples_per_s": rate, "time_s": self._elapsed(),
-                    }
-                    if self.dist.is_main:
-                        self.metrics.append(record)
-                        if self.tb is not None:
-                            self.tb.scalars("train", {"loss": loss, "lr": self._lr(), "samples_per_s": rate},
-                                            self.global_step)
-                    self._bar.set_postfix(loss=f"{loss:.3g}", lr=f"{self._lr():.2g}", sps=f"{rate:.1f}")
-                    win, win_steps, win_t0 = {}, 0, now
-                if self.step < self.steps_per_epoch and self._time_is_up(self._last_val_s):
-                    stopped = True
-                    break
-            self._bar.close()
-            self._bar = None
-            del loader
-            epoch_s = time.perf_counter() - epoch_t0
-            total = all_reduce_sum(torch.tensor([float(sums["total"]) if sums else 0.0, float(n_steps)]), self.dist)
-            bad = int(all_reduce_sum(torch.tensor([len(self.bad_paths)]), self.dist).item())
-            last_loss = float(total[0] / total[1]) if float(total[1]) > 0 else last_loss
-            finished = self.step >= self.steps_per_epoch
-            if self.dist.is_main and n_steps:
-                record = {
-                    "type": "epoch", "epoch": self.epoch + 1, "step": self.step, "global_step": self.global_step,
-                    "loss": last_loss,
-                    "loss_heatmap": float(sums["heatmap"]) / n_steps,
-                    "loss_parallel": float(sums["parallel"]) / n_steps if "parallel" in sums else None,
-                    "lr": self._lr(), "samples_per_s": n_steps * bs * world / max(epoch_s, 1e-9),
-                    "time_s": self._elapsed(), "complete": finished, "bad_images": bad,
-                }
-                self.metrics.append(record)
-                if self.tb is not None:
-                    self.tb.scalars("epoch", {"loss": last_loss, "samples_per_s": record["samples_per_s"]},
-                                    self.global_step)
-                self.echo(
-                    f"epoch {self.epoch + 1}{'' if finished else ' (stopped early)'}: loss {last_loss:.4g}, "
-                    f"lr {self._lr():.3g}, {record['samples_per_s']:.1f} samples/s, {epoch_s:.0f} s"
-                )
-            last_epoch = self.epoch + 1 >= t.epochs
-            if finished:
-                due = (self.epoch + 1) % t.val_interval == 0 or last_epoch
-                if not due and t.max_minutes is not None:
-                    # validate now if the next epoch may not fit in the time left
-                    per_epoch = epoch_s * self.steps_per_epoch / max(n_steps, 1)
-                    due = self._time_is_up(self._last_val_s + per_epoch)
-                metrics = self._validate() if due else None
-                improved = metrics is not None and (self.best_ap is None or metrics["AP"] > self.best_ap)
-                if improved:
-                    self.best_ap = metrics["AP"]
-                if self.dist.is_main:
-                    self._save(self.epoch + 1, 0)
-                    if improved:
-                        self._copy_best()
-                    self._plot()
-                barrier(self.dist)
-                self.epoch += 1
-                self.step = 0
-                if not last_epoch and self._time_is_up(self._last_val_s):
-                    stopped = True
-            else:
-                metrics = self._validate()
-                improved = metrics is not None and (self.best_ap is None or metrics["AP"] > self.best_ap)
-                if improved:
-                    self.best_ap = metrics["AP"]
-                if self.dist.is_main:
-                    self._save(self.epoch, self.step)
-                    if improved:
-                        self._copy_best()
-                    self._plot()
-                barrier(self.dist)
+            position = (self.epoch + 1, 0) if finished else (self.epoch, self.step)
+            self._save(*position)
+            if improved:
+                self._copy_best()
+            self._plot()
+        barrier(self.dist)
+        if not finished:
+            return stop
+        self.epoch += 1
+        self.step = 0
+        if stop == STOP_SIGNAL:
+            return stop
+        return None if last_epoch else self._stop_reason(self._last_val_s)
+
+    def _summary(self, stop: Optional[str]) -> TrainSummary:
+        """The run's summary (written to ``summary.json`` by rank 0), with closing messages."""
+        best = os.path.join(self.workdir, BEST)
         summary = TrainSummary(
             epochs_done=self.epoch,
             global_step=self.global_step,
-            stopped_early=stopped,
+            stopped_early=stop is not None,
             best_ap=self.best_ap,
             last_ap=self.last_ap,
-            last_loss=last_loss,
+            last_loss=self.last_loss,
             elapsed_s=self._elapsed(),
             bad_images=int(all_reduce_sum(torch.tensor([self.bad_count]), self.dist).item()),
             workdir=self.workdir,
             last_checkpoint=os.path.join(self.workdir, LAST),
-            best_checkpoint=os.path.join(self.workdir, BEST) if os.path.isfile(os.path.join(self.workdir, BEST)) else None,
+            best_checkpoint=best if os.path.isfile(best) else None,
+            stop_reason=stop,
+            stop_signal=self._signals.received if stop == STOP_SIGNAL else None,
         )
         if self.dist.is_main:
             atomic_write_json(os.path.join(self.workdir, SUMMARY), summary.as_dict(), indent=2)
-            if stopped:
-                self.echo(
-                    f"stopped after {summary.elapsed_s / 60:.1f} min (train.max_minutes); "
-                    f"resume with --resume to continue"
-                )
+            if stop is not None:
+                cause = self._signals.name if stop == STOP_SIGNAL and self._signals.name else stop
+                self.echo(f"stopped after {summary.elapsed_s / 60:.1f} min ({cause}); resume with --resume to continue")
             if summary.bad_images:
                 self.echo(f"warning: {summary.bad_images} samples had missing or unreadable images and were replaced")
         return summary
-
-    def _plot(self) -> None:
-        ok = plot_curves(self.metrics.records(), os.path.join(self.workdir, CURVES), title=os.path.basename(self.workdir))
-        if not ok and not getattr(self, "_warned_plot", False):
-            self._warned_plot = True
-            self.echo("note: matplotlib is not installed; no curves.png is drawn (metrics.jsonl has the numbers)")
 
 
 def train(config: Config, workdir: str, **kwargs: Any) -> TrainSummary:
