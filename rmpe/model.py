@@ -200,8 +200,8 @@ class RMPEModel(nn.Module):
         """Build from an :class:`rmpe.config.Config`.
 
         Uses ``model.name / num_keypoints / input_size / pixel_mean / pixel_std / stn``,
-        the ``codec`` section, ``data.aspect_ratio / box_scale`` and the keypoint set's
-        flip pairs, ``eval.batch``; the parallel SPPE exists when ``model.stn`` is on and
+        the ``codec`` section with ``inference.decoder``, ``data.aspect_ratio / box_scale``,
+        the keypoint set's flip pairs and ``inference.sppe_batch``; the parallel SPPE exists when ``model.stn`` is on and
         ``train.parallel_sppe_weight > 0``. With ``load_init`` and ``model.init_from`` set,
         that checkpoint is loaded into the SPPE (the STN stays at identity).
         """
