@@ -250,26 +250,19 @@ def _with_nms(config: "Config", nms: str) -> "Config":
 def evaluate_model(
     config: "Config",
     *,
-    ann: Optional[str] = None,
-    images: Optional[str] = None,
-    boxes: Optional[str] = None,
-    checkpoint: Optional[str] = None,
-    model: Any = None,
-    device: Optional[str] = None,
     out: Optional[str] = None,
-    max_images: Optional[int] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    **inputs: Any,
 ) -> Optional[Dict[str, Any]]:
     """COCO keypoint AP of a pose model on a data set, as ``rmpe-eval`` computes it.
 
     Args:
         config: the experiment config (``inference:``, ``pose_nms:``, ``detector:``, ``data:``).
-        ann, images, boxes: see :func:`prepare`.
-        checkpoint: weights to load into the config's model, unless ``model`` is given
-            (anything with :meth:`rmpe.model.RMPEModel.predict`'s signature).
         out: results JSON to write (metrics go to ``<out>.metrics.json``); None writes nothing.
-        max_images: only the first N images (in id order).
+        inputs: :func:`prepare`'s keywords: ``ann``, ``images``, ``boxes``, ``checkpoint`` (weights
+            for the config's model) or ``model`` (anything with
+            :meth:`rmpe.model.RMPEModel.predict`'s signature), ``device``, ``max_images``.
 
     Returns:
         The metrics (``AP``, ``AP50``, ..., ``stats``, ``num_images``, ``num_results``,
@@ -277,8 +270,7 @@ def evaluate_model(
     """
     from .distributed import barrier, init_distributed, shutdown
 
-    setup = prepare(config, ann=ann, images=images, boxes=boxes, checkpoint=checkpoint, model=model,
-                    device=device, max_images=max_images)
+    setup = prepare(config, **inputs)
     info = init_distributed(setup.pipeline.device.type)
     try:
         mine = setup.ids[info.rank::info.world_size]
@@ -300,7 +292,7 @@ def evaluate_model(
             results = merge_in_image_order(shards, setup.ids)
         metrics = score_results(results, setup.dataset, setup.ids, setup.sigmas)
         metrics.update({"num_images": len(setup.ids), "num_results": len(results), "unreadable_images": len(missing),
-                        "checkpoint": checkpoint, "ann": setup.dataset.ann_file})
+                        "checkpoint": inputs.get("checkpoint"), "ann": setup.dataset.ann_file})
         if out is not None:
             path = write_results_and_metrics(results, out, metrics)
             log(f"{len(results)} results on {len(setup.ids)} images -> {out}; metrics -> {path}")
@@ -309,24 +301,12 @@ def evaluate_model(
         shutdown(info)
 
 
-def tune_pose_nms(
-    config: "Config",
-    *,
-    out_yaml: str,
-    ann: Optional[str] = None,
-    images: Optional[str] = None,
-    boxes: Optional[str] = None,
-    checkpoint: Optional[str] = None,
-    model: Any = None,
-    device: Optional[str] = None,
-    max_images: Optional[int] = None,
-    progress: bool = True,
-) -> Dict[str, Any]:
+def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, **inputs: Any) -> Dict[str, Any]:
     """Search the pose-NMS constants (delta1, delta2, mu, gamma) maximising AP on a data set.
 
     The pipeline runs once without NMS to collect every image's pose proposals; the search
     then re-runs only pose NMS and scoring. The best constants are written to ``out_yaml``
-    (use them with ``pose_nms.params_file``).
+    (use them with ``pose_nms.params_file``). ``inputs`` are :func:`prepare`'s keywords.
 
     Returns:
         ``initial_AP``, ``tuned_AP`` and ``params_file``.
@@ -337,8 +317,7 @@ def tune_pose_nms(
     from .distributed import init_distributed
     from .evaluation import coco_objective
 
-    setup = prepare(config, ann=ann, images=images, boxes=boxes, checkpoint=checkpoint, model=model,
-                    device=device, max_images=max_images, nms="none")
+    setup = prepare(config, nms="none", **inputs)
     if init_distributed(setup.pipeline.device.type).enabled:
         raise RMPEError("--tune-nms runs in one process; start it without torchrun")
     batch = config.inference.batch

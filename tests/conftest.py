@@ -6,18 +6,13 @@ import pytest
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
-
-
-#: Skip reason of every test that needs ../shared (real images, annotations, reference layouts).
-NEEDS_SHARED = "needs ../shared/data, the real test material CI lays beside the checkout"
+from tests.shared import SHARED_DATA, reason  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(NEEDS_SHARED)
+        pytest.skip(reason(SHARED_DATA))
     return SHARED_DATA
 
 
@@ -28,9 +23,9 @@ def pytest_runtest_logreport(report):
     """Remember data tests that skipped: with ../shared present that is a failure (a moved or
     renamed file, not a missing folder), so the checks on real data cannot vanish silently."""
     if report.skipped and isinstance(report.longrepr, tuple):
-        reason = str(report.longrepr[-1])
-        if "shared" in reason.lower():
-            _shared_skips.append(f"{report.nodeid}: {reason}")
+        text = str(report.longrepr[-1])
+        if "../shared" in text:
+            _shared_skips.append(f"{report.nodeid}: {text}")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import RMPEError
-from ..geometry import crop_boxes, crop_matrices, transform_points
+from ..geometry import centred_keypoints, crop_boxes, crop_matrices, transform_points
 from ..keypoints import COCO, KeypointSet
 from .annotations import CocoPersons, load_coco_persons, read_image
 from .augment import Augmentation, AugmentParams, photometric_jitter, warp_crop
@@ -236,11 +236,10 @@ class COCOKeypointDataset(Dataset):
         # the parallel SPPE's targets: the same pose in the crop of the ground-truth box with
         # the same rotation and flip (no scale change, no box error)
         gt = torch.from_numpy(p.boxes[people].astype(np.float64))
-        mc = crop_matrices(crop_boxes(gt, self.aspect_ratio, self.box_scale), self.input_size,
-                           rotation=rotation, flip=flip)
         kp = torch.from_numpy(p.keypoints[people].astype(np.float64))
         pts = transform_points(m, kp[..., :2])
-        centred = transform_points(mc, kp[..., :2])
+        centred = centred_keypoints(kp[..., :2], gt, self.input_size, self.aspect_ratio, self.box_scale,
+                                    rotation=rotation, flip=flip)
         vis = (kp[..., 2] > 0).to(torch.float32)
         # a flipped sample swaps its left/right channels
         k = kp.shape[1]

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from detectors import DetectionFileDetector, DetectorError, build_detector
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 COCO = DATA / "mmpose_coco"
 DET_FILE = COCO / "test_coco_det_AP_H_56.json"
 ANN_FILE = COCO / "test_coco.json"
-needs_data = pytest.mark.skipif(not DET_FILE.is_file(), reason="shared test data absent")
+needs_data = needs(DET_FILE)
 
 IMAGE_IDS = [785, 40083, 196141, 197388]
 

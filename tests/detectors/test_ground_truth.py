@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from detectors import DetectorError, GroundTruthDetector, build_detector
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 ANN_FILE = DATA / "mmpose_coco" / "test_coco.json"
 MINI = DATA / "coco_mini_train2017" / "person_keypoints_train2017.json"
-needs_data = pytest.mark.skipif(not ANN_FILE.is_file(), reason="shared test data absent")
-needs_mini = pytest.mark.skipif(not MINI.is_file(), reason="shared test data absent")
+needs_data = needs(ANN_FILE)
+needs_mini = needs(MINI)
 
 
 def reference_gt(data, image_id, min_size=0.0, require_keypoints=False):

@@ -23,10 +23,11 @@ from detectors import (
     register_detector,
 )
 from detectors import registry as registry_module
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 COCO = DATA / "mmpose_coco"
-needs_data = pytest.mark.skipif(not (COCO / "test_coco.json").is_file(), reason="shared test data absent")
+needs_data = needs(COCO / "test_coco.json")
 
 
 def test_rmpe_config_section_is_detector_settings():

@@ -21,11 +21,12 @@ import torch
 import detectors
 from detectors import Detections, DetectorError, UltralyticsDetector, build_detector
 from detectors.ultralytics_detector import resolve_weights
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 COCO = DATA / "mmpose_coco"
 IMAGE_FILES = sorted(COCO.glob("*.jpg"))
-needs_data = pytest.mark.skipif(len(IMAGE_FILES) < 4, reason="shared test data absent")
+needs_data = needs(*(COCO / f"{i:012d}.jpg" for i in (785, 40083, 196141, 197388)))
 ROOT = Path(detectors.__file__).resolve().parents[1]
 
 

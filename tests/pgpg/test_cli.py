@@ -8,8 +8,9 @@ import pytest
 from pgpg import PGPGProposals, load_proposal_generator
 from pgpg.synthetic import make_planted_people
 from rmpe.cli.pgpg import main
+from tests.shared import SHARED_DATA, require
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 MEANS = np.array([[-0.05, -0.03, 0.06, 0.04], [0.06, 0.04, -0.05, -0.02]])
 STDS = np.array([[0.04, 0.03, 0.05, 0.03], [0.07, 0.05, 0.06, 0.04]])
 
@@ -121,8 +122,7 @@ def test_bad_inputs_exit_2_with_one_line(coco_files, tmp_path, capsys, case, mes
 def test_real_coco_annotations_and_detector_boxes(tmp_path, capsys):
     ann = DATA / "mmpose_coco" / "test_coco.json"
     dets = DATA / "mmpose_coco" / "test_coco_det_AP_H_56.json"
-    if not (ann.exists() and dets.exists()):
-        pytest.skip("shared test data not available")
+    require(ann), require(dets)
     out = tmp_path / "real.npz"
     rc = main(["fit", "--ann", str(ann), "--dets", str(dets), "--out", str(out), "--k", "2", "--min-samples", "5"])
     assert rc == 0

@@ -13,8 +13,9 @@ import torch
 
 from pose_nms import COCO_SIGMAS, PoseNMSError, coco_oks, oks_nms
 from rmpe.testing import clustered_dataset
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 WAYMO = DATA / "waymo_oks" / "oks_testdata.json"
 GT = DATA / "mmpose_coco" / "test_coco.json"
 PREDS = DATA / "xtcocoapi" / "example_coco_preds.json"
@@ -26,7 +27,7 @@ def test_sigmas_equal_rmpe_keypoints():
     assert tuple(COCO_SIGMAS) == tuple(RMPE_SIGMAS)
 
 
-@pytest.mark.skipif(not WAYMO.is_file(), reason="shared test data not available")
+@needs(WAYMO)
 def test_coco_oks_matches_waymo_testdata():
     cases = json.loads(WAYMO.read_text())
     assert len(cases) == 60
@@ -45,7 +46,7 @@ def test_coco_oks_matches_waymo_testdata():
     assert max(errors) <= 1e-12
 
 
-@pytest.mark.skipif(not GT.is_file(), reason="shared test data not available")
+@needs(GT)
 def test_coco_oks_matches_pycocotools_compute_oks():
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval

@@ -9,8 +9,9 @@ import torch
 from rmpe.crop import crop_images, frames_to_tensor, sample_affine
 from rmpe.errors import RMPEError
 from rmpe.geometry import crop_boxes, crop_matrices, invert_affine
+from tests.shared import SHARED_DATA, require
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 # ----------------------------------------------------------------------------- references
@@ -117,8 +118,7 @@ def test_crop_matches_cv2_warp_affine_synthetic():
 
 def test_crop_matches_cv2_warp_affine_real_image_256x192():
     path = DATA / "mmpose_coco" / "000000196141.jpg"
-    if not path.is_file():
-        pytest.skip("shared test data not available")
+    require(path)
     bgr = cv2.imread(str(path))  # unblurred real photo: differences stay at cv2's uint8 rounding (0.5/255)
     rng = np.random.default_rng(1)
     _check_against_cv2(bgr, random_matrices(rng, 4, bgr.shape[:2], (256, 192)), (256, 192))

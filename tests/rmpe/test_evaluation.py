@@ -12,13 +12,14 @@ import pytest
 
 from rmpe.errors import RMPEError
 from rmpe.evaluation import STAT_NAMES, coco_objective, evaluate, format_stats, load_coco, print_stats
+from tests.shared import SHARED_DATA, needs
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 GT = DATA / "mmpose_coco" / "test_coco.json"
 CASE1 = DATA / "eval_fixtures" / "mmpose_coco_case1_results.json"
 XTCOCO = DATA / "xtcocoapi" / "example_coco_preds.json"
 
-pytestmark = pytest.mark.skipif(not GT.is_file(), reason="shared test data not available")
+pytestmark = needs(GT)
 
 # mmpose tests/test_evaluation/test_metrics/test_coco_metric.py, case 1 (published)
 CASE1_STATS = [

@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 
 from sppe import build_sppe, infer_arch
+from tests.shared import SHARED_REFERENCE, require
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
+REFERENCE = SHARED_REFERENCE
 FASTPOSE50 = REFERENCE / "alphapose_fastpose_res50_state_dict.json"
 LEGACY101 = REFERENCE / "alphapose_legacy_duc_se_res101_state_dict.json"
 
 
 def _reference(path: Path) -> dict:
-    if not path.exists():
-        pytest.skip(f"reference file {path} not available")
-    return json.loads(path.read_text())
+    return json.loads(require(path).read_text())
 
 
 def _compare(model, ref: dict) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from rmpe.cli.demo import main as demo_main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _video_dets(path, frames, boxes_per_frame=3, seed=0):

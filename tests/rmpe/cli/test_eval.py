@@ -11,7 +11,7 @@ import torch
 
 from rmpe.cli.eval import build_parser, run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class GroundTruthOracle:
