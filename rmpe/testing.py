@@ -90,6 +90,21 @@ def clustered_proposals(
     return boxes, box_scores, kps, kp_scores
 
 
+# --- crop references ---
+
+
+def reference_crop_box(box, aspect: float = 0.75, enlarge: float = 1.25) -> Tuple[float, float, float, float]:
+    """DESIGN.md's crop-box rule written out by hand: ``(cx, cy, w, h)`` of the crop box of an
+    xyxy ``box`` (the box only grows to the aspect ratio ``w / h``, then both sides x ``enlarge``)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    if w > aspect * h:
+        h = w / aspect
+    else:
+        w = aspect * h
+    return (x1 + x2) / 2, (y1 + y2) / 2, w * enlarge, h * enlarge
+
+
 # --- pose NMS references ---
 # A plain parametric pose NMS written from DESIGN.md section 5 with per-pair, per-joint Python
 # loops (the tests compare the vectorised ``pose_nms`` with it; ``benchmarks/bench_pose_nms.py``

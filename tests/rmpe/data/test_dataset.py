@@ -23,6 +23,7 @@ from rmpe.data.annotations import load_coco_persons
 from rmpe.data.dataset import COCOKeypointDataset
 from rmpe.data.loader import collate_samples
 from rmpe.errors import RMPEError
+from rmpe.testing import reference_crop_box
 from rmpe.geometry import crop_boxes, crop_matrices
 from rmpe.keypoints import COCO, COCO_SKELETON, coco_category
 from rmpe.train.sampler import EpochSampler
@@ -114,14 +115,7 @@ def make_keypoint_dataset(
 
 def reference_crop_matrix(box, out_hw=(128, 96), aspect=0.75, enlarge=1.25):
     """DESIGN.md's crop rule written out by hand (no rotation, no flip)."""
-    x1, y1, x2, y2 = [float(v) for v in box]
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    w, h = x2 - x1, y2 - y1
-    if w > aspect * h:
-        h = w / aspect
-    else:
-        w = aspect * h
-    w *= enlarge
+    cx, cy, w, _ = reference_crop_box(box, aspect, enlarge)
     s = out_hw[1] / w
     return np.array([[s, 0, out_hw[1] / 2 - s * cx], [0, s, out_hw[0] / 2 - s * cy], [0, 0, 1]])
 

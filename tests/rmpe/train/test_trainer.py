@@ -24,6 +24,7 @@ import yaml
 from rmpe.codec import HeatmapCodec
 from rmpe.config import config_from_dict
 from rmpe.errors import RMPEError
+from rmpe.testing import reference_crop_box
 from rmpe.train import Trainer, train
 from rmpe.train.trainer import WARMUP_START, build_schedulers
 
@@ -296,14 +297,7 @@ class HeatmapOracle(torch.nn.Module):
 
 def reference_back_to_image(coords_hm, box, hm_wh=(16, 16), aspect=1.0, enlarge=1.25):
     """DESIGN.md: x = cx + (x_hm - w_hm / 2) * crop_w / w_hm (same for y), plain loops."""
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    w, h = x2 - x1, y2 - y1
-    if w > aspect * h:
-        h = w / aspect
-    else:
-        w = aspect * h
-    crop_w, crop_h = w * enlarge, h * enlarge
+    cx, cy, crop_w, crop_h = reference_crop_box(box, aspect, enlarge)
     out = []
     for x, y in coords_hm:
         out.append((cx + (x - hm_wh[0] / 2) * crop_w / hm_wh[0], cy + (y - hm_wh[1] / 2) * crop_h / hm_wh[1]))
