@@ -106,7 +106,10 @@ def _outputs(args, source) -> Tuple[Optional[str], Optional[str], Optional[str]]
         raise RMPEError(f"--json and --out name the same file {args.json}; give them different names")
     if args.json:
         check_output_path(args.json, inputs=inputs, flag="--json")
-        check_output_path(partial_path(args.json), inputs=inputs, flag="--json")
+        partial = check_output_path(partial_path(args.json), inputs=inputs, flag="--json")
+        if os.path.lexists(partial):  # what a killed run left: the only copy of its results
+            raise RMPEError(f"--json {args.json}: {partial} from an interrupted run is still there; "
+                            f"recover it with rmpe-demo --recover {partial}, or delete it")
     out = args.out
     if not out:
         return None, None, None
@@ -180,14 +183,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _recover(args)
     if args.checkpoint is None:
         raise RMPEError(WEIGHTS_HELP)
-    from ..api import PoseEstimator
 
     cfg = config_from_args(args)
     with _notices():
-        return _run(args, cfg, PoseEstimator)
+        return _run(args, cfg)
 
 
-def _run(args, cfg, PoseEstimator) -> int:
+def _run(args, cfg) -> int:
+    from ..api import PoseEstimator
+
     source = _source(args)  # bad input fails before models load
     if not os.path.isfile(args.checkpoint):
         raise RMPEError(f"checkpoint not found: {args.checkpoint}")

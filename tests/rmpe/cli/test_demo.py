@@ -260,6 +260,11 @@ def test_output_locations_are_checked_at_start(small_model_files, user_files, tm
     _refused(capfd, _args(cfg, ckpt, "--images", str(folder), "--out", str(tmp_path / "o.mp4")), "--out", "folder")
     same = str(tmp_path / "r.avi")
     _refused(capfd, _args(cfg, ckpt, *v, "--out", same, "--json", same), "--json", "--out")
+    # the partial file of a killed run is the only copy of its results: never clobbered
+    left = jdir / "k.json.partial.jsonl"
+    left.write_text('{"frame": 0, "image_id": 0, "records": []}\n')
+    _refused(capfd, _args(cfg, ckpt, *v, "--json", str(jdir / "k.json")), "--recover", str(left))
+    assert left.read_text() == '{"frame": 0, "image_id": 0, "records": []}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "dets.json", "jdir", "v.mp4"]
 
 
