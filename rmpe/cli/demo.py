@@ -81,7 +81,7 @@ def _check_flags(args) -> None:
         raise RMPEError(f"--threshold must be a number between 0 and 1, got {args.threshold}")
 
 
-def _inputs(args, source) -> List[str]:
+def _inputs(args) -> List[str]:
     """Every file or folder the run reads: no output may be one of them."""
     paths = [args.video, args.image, args.images, args.checkpoint, args.config]
     if args.detector and os.path.exists(args.detector):
@@ -101,7 +101,7 @@ def _outputs(args, source) -> Tuple[Optional[str], Optional[str], Optional[str]]
     from ..results_io import partial_path
     from ..sources import IMAGE_SUFFIXES, VideoSource
 
-    inputs = _inputs(args, source)
+    inputs = _inputs(args)
     if args.json and args.out and os.path.realpath(args.json) == os.path.realpath(args.out):
         raise RMPEError(f"--json and --out name the same file {args.json}; give them different names")
     if args.json:
@@ -130,7 +130,7 @@ def _outputs(args, source) -> Tuple[Optional[str], Optional[str], Optional[str]]
     check_output_path(out, inputs=inputs, kind="folder")
     for f in source.files:  # the renderings keep the inputs' names
         target = os.path.join(out, os.path.basename(f))
-        if os.path.lexists(target) and os.path.samefile(target, f):
+        if os.path.exists(target) and os.path.samefile(target, f):
             raise RMPEError(f"--out {out}: the rendering of {f} would replace that input; choose another folder")
     return None, out, None
 
