@@ -10,6 +10,7 @@ import os
 import queue
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
@@ -25,6 +26,30 @@ from .errors import RMPEError  # noqa: E402
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
+class SourceWarning(UserWarning):
+    """A frame source skipped something: an unreadable image in a folder, a truncated video.
+
+    Raised with :func:`warnings.warn`, so Python callers can catch or filter it;
+    ``rmpe-demo`` prints each as one line ``rmpe-demo: warning: ...``.
+    """
+
+
+@contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """Silence OpenCV's own logging (``[ WARN:0@...]`` lines) inside the block, then restore it.
+
+    Probing a missing webcam or an unusable output name makes OpenCV print a dozen lines
+    on stderr; the caller reports the failure itself, in one line.
+    """
+    log = cv2.utils.logging
+    previous = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(previous)
+
+
 @dataclass
 class Frame:
     """One decoded frame: ``image`` (H, W, 3) uint8 BGR, its index and file name (images)."""
@@ -38,7 +63,8 @@ class VideoSource:
     """Frames of a video file or a webcam (``cv2.VideoCapture``).
 
     Raises RMPEError for a missing file, a file OpenCV cannot open as a video, or a video
-    without a single decodable frame. A truncated video yields the frames that decode.
+    without a single decodable frame. A truncated video yields the frames that decode, then
+    a :class:`SourceWarning` says how many of the announced frames it got.
     """
 
     def __init__(self, path_or_index) -> None:
@@ -49,7 +75,8 @@ class VideoSource:
                 raise RMPEError(f"video not found: {path_or_index}")
             if os.path.getsize(path_or_index) == 0:
                 raise RMPEError(f"video file is empty: {path_or_index}")
-        self.cap = cv2.VideoCapture(path_or_index)
+        with opencv_quiet():
+            self.cap = cv2.VideoCapture(path_or_index)
         if not self.cap.isOpened():
             what = f"webcam {path_or_index}" if self.webcam else f"{path_or_index}: not a readable video"
             raise RMPEError(f"cannot open {what}")
@@ -80,14 +107,15 @@ class VideoSource:
         finally:
             self.cap.release()
         if self.frame_count is not None and index < self.frame_count:
-            warnings.warn(f"{self.path}: decoded {index} of {self.frame_count} frames (truncated video?)")
+            warnings.warn(f"{self.path}: decoded {index} of {self.frame_count} frames (truncated video?)",
+                          SourceWarning, stacklevel=2)
 
 
 class ImageSource:
     """Frames of one image file or every image of a folder (sorted by name).
 
-    An unreadable image inside a folder is skipped with a warning and counted in
-    :attr:`skipped`; a single unreadable image file is an error.
+    An unreadable image inside a folder is skipped with a :class:`SourceWarning` and counted
+    in :attr:`skipped`; a single unreadable image file is an error.
     """
 
     def __init__(self, path: str) -> None:
@@ -115,7 +143,7 @@ class ImageSource:
             except RMPEError:
                 if not self.folder:
                     raise
-                warnings.warn(f"skipping unreadable image {f}")
+                warnings.warn(f"skipping unreadable image {f}", SourceWarning, stacklevel=2)
                 self.skipped.append(f)
                 continue
             yield Frame(index, image, os.path.basename(f))
