@@ -36,6 +36,7 @@ import io
 import os
 import pickle
 import re
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -210,15 +211,17 @@ def _checked_getattr(obj: Any, attr: Any, *default: Any) -> Any:
 
 
 def _resolve_class(name: str) -> Any:
-    """The class ``name`` refers to when it is one a checkpoint may hold, else None (imports only ultralytics/torch)."""
+    """The class ``name`` refers to when it is one a checkpoint may hold, else None.
+
+    Only modules already imported are looked in (torch's layers, and what ``ultralytics.nn.tasks``
+    imports): naming a module must not import it, since some ultralytics modules install
+    packages when imported.
+    """
     module, _, attr = name.rpartition(".")
     layer = module.startswith(_LAYER_MODULES)
     if not (layer or module in _PLAIN_CLASS_MODULES) or not _DOTTED_NAME.fullmatch(name):
         return None
-    try:
-        obj = getattr(importlib.import_module(module), attr, None)
-    except Exception:  # noqa: BLE001 - a module that does not import is not part of a checkpoint
-        return None
+    obj = getattr(sys.modules.get(module), attr, None)
     if not isinstance(obj, type):
         return None
     if layer:
@@ -328,6 +331,8 @@ def check_weights_pickle(path: Union[str, "os.PathLike[str]"], shown: Optional[s
     """
     path = Path(path)
     shown = str(path) if shown is None else shown
+    _import_ultralytics(False)
+    importlib.import_module("ultralytics.nn.tasks")  # the layer and model classes a checkpoint may name
     try:
         for stream, count in _pickles(path):
             with stream:

@@ -231,6 +231,16 @@ def test_allowed_names_used_otherwise_are_refused(tmp_path, make, fragment):
     assert fragment in str(info.value)
 
 
+def test_naming_a_module_does_not_import_it(tmp_path):
+    """ultralytics.nn.text_model installs CLIP when imported; a file naming it must not import it."""
+    already = "ultralytics.nn.text_model" in sys.modules
+    path = tmp_path / "text_model.pt"
+    path.write_bytes(b"\x80\x02cultralytics.nn.text_model\nTextModel\n)\x81.")
+    with pytest.raises(DetectorError, match=r"contains \(ultralytics\.nn\.text_model\.TextModel\); refused"):
+        ultralytics_detector.check_weights_pickle(path)
+    assert ("ultralytics.nn.text_model" in sys.modules) == already
+
+
 def test_unreadable_pt_is_one_line(tmp_path):
     for name, data in [("text.pt", b"not a checkpoint\n" * 40), ("zip.pt", b"PK\x03\x04" + b"\x00" * 300)]:
         path = tmp_path / name
