@@ -186,7 +186,7 @@ class _Stand_in(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls._kind != "called":  # layers and models are only ever created empty (NEWOBJ) and filled
-            raise _Refused(f"{cls._name} called with arguments")
+            raise _Refused(f"a call of {cls._name}")
         return _Inert()
 
 
