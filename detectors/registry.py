@@ -16,7 +16,8 @@ setting                   yolo    file    gt
 weights, conf, iou,       yes     -       -
 imgsz, max_det, device,
 half, batch,
-allow_download
+allow_download,
+trust_weights
 file                      -       yes     -
 ann                       -       yes     yes
 score_threshold           yes     yes     yes

@@ -41,6 +41,7 @@ class DetectorSettings:
     half: bool = False  #: fp16 inference (CUDA)
     batch: int = 8  #: frames per ultralytics call, >= 1
     allow_download: bool = False  #: let ultralytics fetch missing weights (needs network)
+    trust_weights: bool = False  #: skip the check of a local .pt (ultralytics then runs any code it holds); trusted files only
     file: Optional[str] = None  #: detection results JSON for ``type: file``
     ann: Optional[str] = None  #: annotation JSON for ``type: gt`` (``type: file``: maps file names to ids)
     score_threshold: float = 0.0  #: boxes scoring below this are dropped, in [0, 1]
@@ -129,6 +130,7 @@ _CHECKS: Dict[str, Callable[[str, Any], Any]] = {
     "half": _check_bool,
     "batch": lambda name, value: check_int(name, value, 1),
     "allow_download": _check_bool,
+    "trust_weights": _check_bool,
     "file": _check_optional_path,
     "ann": _check_optional_path,
     "score_threshold": _unit_interval,

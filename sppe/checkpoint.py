@@ -13,8 +13,10 @@ than tensors and plain containers is refused without running any of its code.
 from __future__ import annotations
 
 import collections
+import io
 import os
 import pickle
+import pickletools
 import warnings
 import zipfile
 from pathlib import Path
@@ -72,15 +74,93 @@ def _check_loadable(value: Any, where: str) -> None:
     )
 
 
-def _weights_only_detail(exc: BaseException) -> str:
-    """The one-line reason inside torch's long 'Weights only load failed' message."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        rest = text.split(marker, 1)[1].strip()
-        line = rest.splitlines()[0].strip() if rest else ""
-        return line.split(" Please use", 1)[0].strip().rstrip(".")
-    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+#: Globals that ``torch.load(weights_only=True)`` reads in ordinary checkpoints besides ``torch.*``.
+_TORCH_SAFE_GLOBALS = frozenset({
+    "collections.OrderedDict", "builtins.set", "builtins.frozenset", "builtins.bytearray",
+    "builtins.slice", "builtins.complex", "_codecs.encode",
+})
+_STRING_OPS = frozenset({
+    "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING", "SHORT_BINSTRING",
+})
+_NO_PUSH_OPS = frozenset({"PROTO", "FRAME", "MARK", "STOP", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"})
+#: torch's legacy (non-zip) format is five pickles in a row, then raw storage bytes.
+_LEGACY_PICKLES = 5
+
+
+def _pickle_stream(path: Path) -> Any:
+    """The pickle bytes ``torch.load`` would unpickle: a zip checkpoint's ``data.pkl``, else the file."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = sorted((n for n in archive.namelist() if n.endswith("data.pkl")), key=len)
+            return io.BytesIO(archive.read(names[0]) if names else b"")
+    return open(path, "rb")
+
+
+def pickle_globals(path: PathLike) -> List[str]:
+    """Names (``module.name``) of the functions and classes a pickle file refers to, read statically.
+
+    Nothing is unpickled and nothing is imported: the opcodes are only listed
+    (:func:`pickletools.genops`). ``STACK_GLOBAL`` names are taken from the strings pushed just
+    before it, which is what ``pickle`` itself writes. Used to say what a refused file holds;
+    unreadable parts are skipped.
+
+    Args:
+        path: a zip checkpoint (its ``data.pkl`` is read), a legacy torch file or a plain pickle.
+
+    Returns:
+        the names in order of first appearance (empty when none could be read).
+    """
+    found: Dict[str, None] = {}
+    try:
+        stream = _pickle_stream(Path(path))
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []
+    with stream:
+        for _ in range(_LEGACY_PICKLES):
+            recent: List[Any] = []
+            memo: Dict[int, Any] = {}
+            try:
+                for opcode, arg, _pos in pickletools.genops(stream):
+                    name = opcode.name
+                    if name in ("GLOBAL", "INST"):
+                        found[str(arg).replace(" ", ".", 1)] = None
+                    elif name == "STACK_GLOBAL":
+                        module, attr = ([None, None] + recent)[-2:]
+                        if isinstance(module, str) and isinstance(attr, str):
+                            found[f"{module}.{attr}"] = None
+                    if name == "MEMOIZE":
+                        memo[len(memo)] = recent[-1] if recent else None
+                    elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                        memo[int(arg)] = recent[-1] if recent else None
+                    elif name in ("GET", "BINGET", "LONG_BINGET"):
+                        recent.append(memo.get(int(arg)))
+                    elif name in _STRING_OPS:
+                        recent.append(arg if isinstance(arg, str) else None)
+                    elif name not in _NO_PUSH_OPS:
+                        recent.append(None)
+                    del recent[:-4]
+            except Exception:  # noqa: BLE001 - garbage or the end of the pickles: report what was read
+                break
+    return list(found)
+
+
+def _refused(path: Path) -> Optional[SPPEError]:
+    """The refusal for a file that ``torch.load(weights_only=True)`` rejected, or None when it is no pickle at all.
+
+    Called after ``pickle.UnpicklingError``, the type torch raises for every weights-only
+    refusal (zip, legacy and plain-pickle files alike) and also for bytes that are no pickle.
+    A zip checkpoint always holds a pickle, so its rejection is a refusal; for other files the
+    static list of referenced globals decides.
+    """
+    foreign = [n for n in pickle_globals(path) if not n.startswith("torch.") and n not in _TORCH_SAFE_GLOBALS]
+    if not foreign and not zipfile.is_zipfile(path):
+        return None
+    names = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    what = f"; it refers to {names}" if names else ""
+    return SPPEError(
+        f"checkpoint {path} holds code or objects that are not tensors and was not loaded "
+        f"(refused by torch.load(weights_only=True){what}); re-save just its state_dict() from a trusted copy"
+    )
 
 
 def _torch_load(path: PathLike, map_location: Any, mmap: bool = False) -> Any:
@@ -96,14 +176,12 @@ def _torch_load(path: PathLike, map_location: Any, mmap: bool = False) -> Any:
             # torch warns about pickle protocols of legacy (non-zip) files; irrelevant to users
             warnings.filterwarnings("ignore", message=".*pickle protocol.*")
             return torch.load(path, map_location=map_location, weights_only=True, mmap=use_mmap)
-    except pickle.UnpicklingError as exc:
-        detail = _weights_only_detail(exc)
-        if "GLOBAL" in detail:
-            raise SPPEError(
-                f"checkpoint {path} was refused: it holds Python objects that weights-only loading does "
-                f"not run ({detail}); if you trust it, re-save just its state_dict() (tensors only)"
-            ) from None
-        raise SPPEError(f"{path} is not a PyTorch checkpoint ({detail})") from None
+    except pickle.UnpicklingError:
+        # never torch's own text: it suggests switching the protection off
+        refusal = _refused(path)
+        if refusal is not None:
+            raise refusal from None
+        raise SPPEError(f"{path} is not a PyTorch checkpoint (not a file written by torch.save)") from None
     except PermissionError as exc:
         raise SPPEError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     except Exception as exc:  # noqa: BLE001 - any decoding failure means the file is not a checkpoint

@@ -1,8 +1,12 @@
 """save_checkpoint / load_checkpoint / read_checkpoint_metadata: round trips, formats, errors, safety."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,21 @@ from sppe import (
 )
 
 INPUT = (64, 64)
+
+
+def _png(width: int, height: int) -> bytes:
+    """A grey 8-bit PNG (no image library needed)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+_PNG_1X1 = _png(32, 32)
 
 
 @pytest.fixture(scope="module")
@@ -185,30 +204,85 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-@pytest.mark.parametrize("writer", ["torch_save", "raw_pickle", "inside_state_dict"])
-def test_code_running_pickle_is_refused(tmp_path, writer):
-    marker = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
-    if writer == "torch_save":
-        torch.save({"model": _Payload(marker)}, path)
+class _SystemPayload(_Payload):
+    """Unpickling this runs os.system("touch marker") (torch blocks the whole posix module)."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def write_malicious(path: Path, marker: Path, writer: str, payload: type = _Payload) -> Path:
+    """A checkpoint-looking file whose unpickling would create ``marker``.
+
+    writer: ``zip`` (torch.save), ``legacy`` (torch.save's pre-1.6 format), ``raw_pickle``
+    (pickle.dumps, protocol 2 as torch's legacy reader expects), ``raw_pickle5`` (the default
+    protocol), ``inside_state_dict`` (a tensor entry replaced by the payload).
+    """
+    evil = payload(marker)
+    if writer == "zip":
+        torch.save({"model": evil}, path)
+    elif writer == "legacy":
+        torch.save({"model": {"w": torch.zeros(1)}, "x": evil}, path, _use_new_zipfile_serialization=False)
     elif writer == "raw_pickle":
-        path.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    elif writer == "raw_pickle5":
+        path.write_bytes(pickle.dumps({"model": evil}))
     else:
-        torch.save({"conv_out.weight": torch.zeros(1), "conv_out.bias": _Payload(marker)}, path)
+        torch.save({"conv_out.weight": torch.zeros(1), "conv_out.bias": evil}, path)
+    return path
+
+
+MALICIOUS_WRITERS = ["zip", "legacy", "raw_pickle", "raw_pickle5", "inside_state_dict"]
+
+
+def assert_plain_refusal(message: str, name: str) -> None:
+    """The project's own refusal: one line, names the file, never torch's advice to switch weights_only off."""
+    assert "\n" not in message
+    assert name in message
+    assert "holds code or objects that are not tensors and was not loaded" in message
+    assert "refused by torch.load(weights_only=True)" in message
+    assert "re-save just its state_dict() from a trusted copy" in message
+    assert "Re-running" not in message and "set to `False`" not in message and "weights_only set to False" not in message
+    assert "not a PyTorch checkpoint" not in message
+
+
+@pytest.mark.parametrize("payload", [_Payload, _SystemPayload], ids=["open", "os_system"])
+@pytest.mark.parametrize("writer", MALICIOUS_WRITERS)
+def test_code_running_pickle_is_refused(tmp_path, writer, payload):
+    marker = tmp_path / "pwned"
+    path = write_malicious(tmp_path / "evil.pth", marker, writer, payload)
     model = build_sppe("fastpose_se18")
-    with pytest.raises(SPPEError, match="evil.pth") as info:
+    with pytest.raises(SPPEError) as info:
         load_checkpoint(model, path)
-    if writer != "raw_pickle":
-        assert "refused" in str(info.value)
-    with pytest.raises(SPPEError):
+    assert_plain_refusal(str(info.value), "evil.pth")
+    with pytest.raises(SPPEError, match="not tensors"):
         read_checkpoint_metadata(path)
-    with pytest.raises(SPPEError):
+    with pytest.raises(SPPEError, match="not tensors"):
         build_sppe_from_checkpoint(path)
     assert not marker.exists()
     # control: the payload is live, an unsafe load would have run it
-    if writer == "raw_pickle":
-        pickle.loads(path.read_bytes()).close()
+    if writer.startswith("raw_pickle") and payload is _Payload:
+        pickle.loads(path.read_bytes())
         assert marker.exists()
+
+
+@pytest.mark.parametrize("writer", MALICIOUS_WRITERS)
+def test_refusal_names_what_the_file_references(tmp_path, writer):
+    path = write_malicious(tmp_path / "evil.pth", tmp_path / "pwned", writer, _SystemPayload)
+    with pytest.raises(SPPEError, match=r"refers to (posix|os|nt)\.system\)"):
+        load_checkpoint(build_sppe("fastpose_se18"), path)
+
+
+def test_foreign_object_is_refused_not_called_corrupt(tmp_path):
+    """An argparse.Namespace (AlphaPose's old full checkpoints hold one) is refused the same way."""
+    import argparse
+
+    path = tmp_path / "opt.pth"
+    torch.save({"opt": argparse.Namespace(a=1), "model": {"w": torch.zeros(1)}}, path)
+    with pytest.raises(SPPEError) as info:
+        load_checkpoint(build_sppe("fastpose_se18"), path)
+    assert_plain_refusal(str(info.value), "opt.pth")
+    assert "argparse.Namespace" in str(info.value)
 
 
 # ----------------------------------------------------------------------------- error messages
@@ -289,3 +363,46 @@ def test_newer_format_version_is_refused(tmp_path, source):
     torch.save({"format": "rmpe-sppe", "format_version": 99, "model": source.state_dict(), "sppe": {}}, path)
     with pytest.raises(SPPEError, match="format version 99"):
         load_checkpoint(build_sppe("fastpose_se18"), path)
+
+
+# ----------------------------------------------------------------------------- through the CLIs
+def _cli(module: str, *args: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), YOLO_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=180)
+
+
+@pytest.mark.parametrize("writer", ["zip", "legacy", "raw_pickle"])
+def test_malicious_checkpoint_through_demo_and_eval(tmp_path, small_model_files, writer):
+    """rmpe-demo and rmpe-eval (and rmpe-train --resume, same loader): exit 2, one plain line, nothing run."""
+    cfg, _ = small_model_files
+    marker = tmp_path / "pwned"
+    evil = write_malicious(tmp_path / "evil.pth", marker, writer, _SystemPayload)
+    before = evil.read_bytes()
+    image = tmp_path / "a.png"
+    image.write_bytes(_PNG_1X1)
+    dets = tmp_path / "dets.json"
+    dets.write_text('[{"image_id": "a.png", "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.9}]')
+    (tmp_path / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 32, "height": 32}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 24], "area": 480, "iscrowd": 0,
+                         "num_keypoints": 17, "keypoints": [12, 12, 2] * 17}],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)], "skeleton": []}],
+    }))
+    runs = {"rmpe-demo": _cli("rmpe.cli.demo", "--config", str(cfg), "--checkpoint", str(evil), "--device", "cpu",
+                          "--quiet", "--image", str(image), "--detector", str(dets), "--json", "out.json",
+                          cwd=tmp_path)}
+    if writer == "zip":  # the loader is shared; one format is enough for the second tool
+        runs["rmpe-eval"] = _cli("rmpe.cli.eval", "--config", str(cfg), "--checkpoint", str(evil), "--device", "cpu",
+                                 "--quiet", "--ann", str(tmp_path / "ann.json"), "--images", str(tmp_path),
+                                 cwd=tmp_path)
+    for tool, res in runs.items():
+        assert res.returncode == 2, (tool, res.stderr)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (tool, res.stderr)
+        assert lines[0].startswith(f"{tool}: error: checkpoint {evil} holds code or objects"), lines[0]
+        assert_plain_refusal(lines[0], "evil.pth")
+    assert not marker.exists()
+    assert evil.read_bytes() == before
+    assert not (tmp_path / "out.json").exists()
