@@ -13,7 +13,7 @@ import warnings
 from typing import List, Optional
 
 from ..errors import RMPEError, cli_main
-from .options import add_config_args, add_inference_args, config_from_args
+from .options import ArgumentParser, add_config_args, add_inference_args, config_from_args
 
 WEIGHTS_HELP = (
     "no pose checkpoint given: pass --checkpoint FILE, either AlphaPose's FastPose-50 weights "
@@ -23,7 +23,7 @@ WEIGHTS_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="rmpe-demo",
         description="Multi-person pose estimation on videos, images and webcams.",
     )

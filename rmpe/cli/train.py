@@ -20,17 +20,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import RMPEError, cli_main
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one RMPEError line (exit status 2 via cli_main)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise RMPEError(message)
+from .options import ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="rmpe-train",
         description="Train an RMPE pose model (SPPE, optionally with the symmetric STN) on COCO-format keypoints.",
     )
