@@ -135,31 +135,35 @@ def check_keypoint_count(config: "Config", dataset: DatasetImages) -> None:
         raise RMPEError(f"{k_model} keypoints need OKS sigmas for COCO AP: set data.sigmas (the COCO defaults cover 17)")
 
 
-def _check_out(path: Optional[str], what: str = "--out") -> None:
+def _check_out(path: Optional[str], what: str = "--out", folder: bool = False) -> None:
     """Refuse an output path that cannot be written, before any long work.
 
-    A folder, a path under a file or under a folder that cannot be created or written, and a
-    read-only existing file are refused with one line.
+    A file output that is a folder, a folder output that is a file, a path under a file, a
+    path under a folder that cannot be created or written, and a read-only existing file are
+    refused with one line naming ``what``.
     (Meant to become ``rmpe.io.check_output_path`` once that helper exists.)
     """
     if path is None:
         return
     path = os.fspath(path)
-    if os.path.isdir(path):
+    if folder:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise RMPEError(f"{what} {path} is a file; give a folder (it is created when missing)")
+        path = os.path.join(path, ".probe")
+    elif os.path.isdir(path):
         raise RMPEError(f"{what} {path} is a folder; give a file name such as {os.path.join(path, 'results.json')}")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise RMPEError(f"{what} {path} exists and is not writable")
-    folder = os.path.dirname(os.path.abspath(path))
-    probe = folder
+    probe = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise RMPEError(f"{what} {path}: {probe} is a file, not a folder")
+        raise RMPEError(f"{what} {os.path.dirname(path) if folder else path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise RMPEError(f"{what} {path}: cannot write in {probe} (permission denied)")
+        raise RMPEError(f"{what} {os.path.dirname(path) if folder else path}: cannot write in {probe} (permission denied)")
 
 
 def _read(path: str) -> Optional[np.ndarray]:

@@ -57,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if workdir is None:
         stem = os.path.splitext(os.path.basename(config_path))[0]
         workdir = os.path.join("work_dirs", stem)
+    from ..eval_runner import _check_out
+
+    _check_out(workdir, "--workdir", folder=True)
     cfg = load_config(config_path, overrides=args.overrides)
     summary = train(cfg, workdir, resume=args.resume, device=args.device, quiet=args.quiet)
     if int(os.environ.get("RANK", "0")) == 0 and not args.quiet:
