@@ -13,7 +13,7 @@ import warnings
 from typing import List, Optional
 
 from ..errors import RMPEError, cli_main
-from .options import ArgumentParser, add_config_args, add_inference_args, config_from_args
+from .options import ArgumentParser, add_config_args, add_inference_args, config_from_args, stderr_log
 
 WEIGHTS_HELP = (
     "no pose checkpoint given: pass --checkpoint FILE, either AlphaPose's FastPose-50 weights "
@@ -84,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise RMPEError(WEIGHTS_HELP)
     from ..api import PoseEstimator
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, checkpoint=args.checkpoint, log=stderr_log("rmpe-demo"))
     source = _source(args)  # bad input fails before models load
     if not os.path.isfile(args.checkpoint):
         raise RMPEError(f"checkpoint not found: {args.checkpoint}")
