@@ -465,9 +465,9 @@ def evaluate_model(
 
     _check_out(out)
     setup = prepare(config, **inputs)
-    for note in setup.notes:
-        log(note)
     info = init_distributed(setup.pipeline.device.type)
+    for note in setup.notes if info.is_main else ():
+        log(note)
     try:
         mine = setup.ids[info.rank::info.world_size]
         results, missing = predict_dataset(setup.pipeline, setup.dataset, mine, config.inference.batch,

@@ -71,3 +71,22 @@ def test_out_of_range_setting_names_key_and_file(tmp_path):
     _one_line(_run("train", "--config", str(cfg.with_name("x.yaml")), "--workdir", str(tmp_path / "w")), "train",
               "x.yaml")
     assert not (tmp_path / "w").exists()
+
+
+def test_train_keypoint_count_of_annotations_is_checked_at_start(shared_data, tmp_path):
+    import json
+
+    data = json.loads((shared_data / "mmpose_coco" / "test_coco.json").read_text())
+    for a in data["annotations"]:
+        a["keypoints"] = a["keypoints"][:42]
+    for c in data["categories"]:
+        c["keypoints"] = c["keypoints"][:14]
+    ann14 = tmp_path / "ann14.json"
+    ann14.write_text(json.dumps(data))
+    cfg = tmp_path / "c14.yaml"
+    cfg.write_text(f"data:\n  train_ann: {ann14}\n  train_images: {shared_data / 'mmpose_coco'}\n"
+                   "model:\n  name: fastpose_se18\n  input_size: [128, 96]\n  heatmap_size: [32, 24]\n"
+                   "train:\n  epochs: 1\n")
+    work = tmp_path / "w"
+    _one_line(_run("train", "--config", str(cfg), "--workdir", str(work), "--quiet"), "train", "ann14.json", "14", "17")
+    assert not work.exists()
