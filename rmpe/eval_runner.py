@@ -446,6 +446,7 @@ def evaluate_model(
     out: Optional[str] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    notes: Sequence[str] = (),
     **inputs: Any,
 ) -> Optional[Dict[str, Any]]:
     """COCO keypoint AP of a pose model on a data set, as ``rmpe-eval`` computes it.
@@ -453,6 +454,8 @@ def evaluate_model(
     Args:
         config: the experiment config (``inference:``, ``pose_nms:``, ``detector:``, ``data:``).
         out: results JSON to write (metrics go to ``<out>.metrics.json``); None writes nothing.
+        notes: lines for ``log`` once every input has been checked (so an input error stays
+            the only line a user sees), before the long work; unmatched-id counts follow them.
         inputs: :func:`prepare`'s keywords: ``ann``, ``images``, ``boxes``, ``checkpoint`` (weights
             for the config's model) or ``model`` (anything with
             :meth:`rmpe.model.RMPEModel.predict`'s signature), ``device``, ``max_images``.
@@ -466,7 +469,7 @@ def evaluate_model(
     _check_out(out)
     setup = prepare(config, **inputs)
     info = init_distributed(setup.pipeline.device.type)
-    for note in setup.notes if info.is_main else ():
+    for note in [*notes, *setup.notes] if info.is_main else ():
         log(note)
     try:
         mine = setup.ids[info.rank::info.world_size]
@@ -504,7 +507,8 @@ def evaluate_model(
         shutdown(info)
 
 
-def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, **inputs: Any) -> Dict[str, Any]:
+def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, log: Callable[[str], None] = print,
+                  notes: Sequence[str] = (), **inputs: Any) -> Dict[str, Any]:
     """Search the pose-NMS constants (delta1, delta2, mu, gamma) maximising AP on a data set.
 
     The pipeline runs once without NMS to collect every image's pose proposals; the search
@@ -524,6 +528,8 @@ def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, **i
     setup = prepare(config, nms="none", **inputs)
     if init_distributed(setup.pipeline.device.type).enabled:
         raise RMPEError("--tune-nms runs in one process; start it without torchrun")
+    for note in [*notes, *setup.notes]:
+        log(note)
     batch = config.inference.batch
     boxes_, box_scores, kps, kp_scores, image_ids = [], [], [], [], []
     steps = tqdm(image_batches(setup.dataset, setup.ids, batch), total=-(-len(setup.ids) // batch),

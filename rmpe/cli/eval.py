@@ -69,17 +69,18 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     if args.checkpoint is None and model is None:
         raise RMPEError("give --checkpoint FILE (the pose model to evaluate), or --results FILE to score "
                         "an existing results file")
-    cfg = config_from_args(args, checkpoint=args.checkpoint if model is None else None, log=log)
+    notes: List[str] = []  # printed once every input is checked: an input error stays the only line
+    cfg = config_from_args(args, checkpoint=args.checkpoint if model is None else None, log=notes.append)
     out = args.out or DEFAULT_OUT
     common = dict(ann=args.ann, images=args.images, boxes=args.boxes, checkpoint=args.checkpoint, model=model,
-                  max_images=args.max_images, progress=not args.quiet)
+                  max_images=args.max_images, progress=not args.quiet, log=log, notes=notes)
     if args.tune_nms:
         out_yaml = args.tune_out or os.path.join(os.path.dirname(os.path.abspath(out)), "pose_nms_tuned.yaml")
         result = tune_pose_nms(cfg, out_yaml=out_yaml, **common)
         print(f"rmpe-eval: pose NMS tuned: AP {result['initial_AP']:.4f} -> {result['tuned_AP']:.4f}; "
               f"parameters written to {out_yaml} (use with --set pose_nms.params_file={out_yaml})")
         return result
-    metrics = evaluate_model(cfg, out=out, log=log, **common)
+    metrics = evaluate_model(cfg, out=out, **common)
     if metrics is not None:
         print(format_stats(metrics["stats"]))
     return metrics

@@ -374,6 +374,10 @@ def test_eval_uses_the_checkpoint_config_without_config(shared_data, small_model
              "--out", str(out), "--device", "cpu", "--quiet", "--max-images", "1")
     assert r.returncode == 0, r.stderr
     assert f"rmpe-eval: using the config stored in {ckpt}" in r.stderr.splitlines()
+    # an input error stays the only line (the notice comes once the inputs are checked)
+    (tmp_path / "d").mkdir()
+    _one_line_2(_cli("--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder), "--out", str(tmp_path / "d"),
+                     "--device", "cpu", "--quiet"), "is a folder")
 
 
 def test_config_that_differs_from_the_checkpoint_names_the_keys(shared_data, small_model_files, tmp_path):
