@@ -339,12 +339,12 @@ def score_results_file(
     records = load_results(results)
     counts: Dict[Any, int] = {}
     for i, r in enumerate(records):
-        if "image_id" not in r:
-            raise RMPEError(f"{results}: result {i} has no 'image_id' (COCO keypoint results need image_id, "
-                            "category_id, keypoints, score)")
-        key = r["image_id"]
-        if isinstance(key, list) or isinstance(key, dict):
-            raise RMPEError(f"{results}: result {i}: 'image_id' must be an integer, got {key!r}")
+        missing = [k for k in ("image_id", "category_id", "keypoints", "score") if k not in r]
+        key = r.get("image_id")
+        if missing or isinstance(key, bool) or not isinstance(key, int):
+            problem = f"has no {', '.join(repr(k) for k in missing)}" if missing else f"has image_id {key!r}"
+            raise RMPEError(f"{results}: result {i} {problem}; COCO keypoint results need an integer image_id, "
+                            "category_id, keypoints and score (rmpe-demo writes them with --format coco)")
         counts[key] = counts.get(key, 0) + 1
     if records:
         note = unmatched_ids(counts, dataset, "results", results)

@@ -347,6 +347,9 @@ def test_results_file_is_scored_without_a_model(shared_data, tmp_path):
     bad.write_text("[{")
     _one_line_2(_cli("--results", str(bad), "--ann", str(ann)), "bad.json")
     _one_line_2(_cli("--results", str(res_file), "--ann", str(ann), "--out", str(res_file)), "results file itself")
+    alphapose = tmp_path / "alphapose.json"  # rmpe-demo's default layout is not COCO results
+    alphapose.write_text(json.dumps([{"image_id": "000000000785.jpg", "keypoints": [1.0] * 51, "score": 1.0}]))
+    _one_line_2(_cli("--results", str(alphapose), "--ann", str(ann)), "category_id", "--format coco")
     assert _snapshot(res_file, ann) == before
 
 
