@@ -20,7 +20,6 @@ from ..errors import RMPEError, cli_main
 from .options import (ArgumentParser, add_config_args, add_inference_args, config_from_args, int_at_least,
                       stderr_log)
 
-
 DEFAULT_OUT = "results/keypoints_results.json"
 
 
@@ -62,8 +61,7 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     if args.results is not None:
         if args.checkpoint is not None or args.tune_nms:
             raise RMPEError("--results scores an existing results file: leave out --checkpoint and --tune-nms")
-        metrics = score_results_file(config_from_args(args), args.results, args.ann, out=args.out,
-                                     log=lambda m: log(m))
+        metrics = score_results_file(config_from_args(args), args.results, args.ann, out=args.out, log=log)
         print(format_stats(metrics["stats"]))
         return metrics
     if args.checkpoint is None and model is None:

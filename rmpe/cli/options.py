@@ -1,4 +1,5 @@
-"""Command-line options shared by every tool that runs the pose pipeline (rmpe-demo, rmpe-eval).
+"""Command-line options shared by every tool that runs the pose pipeline (rmpe-demo, rmpe-eval),
+and the parser class of all five CLIs (:class:`ArgumentParser`: a bad argument is one line).
 
 Each inference flag is a shorthand for a config key, applied after the ``--set`` overrides,
 so a flag means the same thing in every tool and in a config file:
@@ -73,6 +74,7 @@ def float_in(low: float, high: float):
 
     parse.__name__ = f"number in [{low:g}, {high:g}]"
     return parse
+
 
 #: (flag attribute, config key) of the inference flags, in the order they are applied.
 FLAG_KEYS = (

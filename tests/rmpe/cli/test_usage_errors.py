@@ -90,3 +90,18 @@ def test_train_keypoint_count_of_annotations_is_checked_at_start(shared_data, tm
     work = tmp_path / "w"
     _one_line(_run("train", "--config", str(cfg), "--workdir", str(work), "--quiet"), "train", "ann14.json", "14", "17")
     assert not work.exists()
+
+
+def test_numeric_flag_types_refuse_nan_and_out_of_range():
+    from rmpe.cli.options import ArgumentParser, UsageError, float_in, int_at_least
+
+    p = ArgumentParser(prog="rmpe-x")
+    p.add_argument("--threshold", type=float_in(0, 1))
+    p.add_argument("--max-frames", type=int_at_least(1))
+    assert p.parse_args(["--threshold", "0.5", "--max-frames", "3"]).max_frames == 3
+    for argv, word in ((["--threshold", "nan"], "--threshold"), (["--threshold", "inf"], "--threshold"),
+                       (["--threshold", "1.5"], "[0, 1]"), (["--max-frames", "-3"], "at least 1"),
+                       (["--max-frames", "2.5"], "integer")):
+        with pytest.raises(UsageError) as info:
+            p.parse_args(argv)
+        assert word in str(info.value) and str(info.value).endswith("(see --help)")
