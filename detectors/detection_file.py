@@ -213,6 +213,15 @@ class DetectionFileDetector(PersonDetector):
         table = {k: Detections(np.asarray(boxes[k], np.float64), np.asarray(scores[k], np.float64)) for k in boxes}
         return table, aliases, string_keys
 
+    def entries_per_image(self) -> Dict[Key, int]:
+        """Image key -> number of person entries in the file (keys as :func:`image_key` makes
+        them; file names that the annotation file ``ann`` knows are its integer ids).
+
+        Lets a caller check the file's images against the images it will ask about: entries
+        whose key is never asked for are silently unused otherwise.
+        """
+        return {key: len(dets) for key, dets in self._boxes.items()}
+
     def _resolve(self, image_id: Any) -> Key:
         key = image_key(image_id)
         if isinstance(image_id, (str, os.PathLike)) and key in self._aliases:

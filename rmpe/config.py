@@ -108,7 +108,7 @@ class DataConfig:
     keypoint_names: Optional[List[str]] = None
     flip_pairs: Optional[List[List[int]]] = None  #: left/right keypoint index pairs (custom keypoint sets)
     skeleton: Optional[List[List[int]]] = None  #: limbs as keypoint index pairs, for drawing
-    sigmas: Optional[List[float]] = None  #: OKS sigmas per keypoint (custom keypoint sets)
+    sigmas: Optional[List[float]] = setting(None, **POSITIVE)  #: OKS sigmas per keypoint (custom keypoint sets)
     upper_body_ids: Optional[List[int]] = None  #: keypoints of the upper body (half-body augmentation)
     lower_body_ids: Optional[List[int]] = None  #: keypoints of the lower body (half-body augmentation)
     aspect_ratio: float = setting(0.75, **POSITIVE)  #: crop box w / h
@@ -146,6 +146,8 @@ class PoseNMSConfig(PoseNMSParams):
 
     #: ``parametric`` (RMPE's parametric pose NMS), ``oks`` (greedy OKS NMS) or ``none``
     type: Literal["parametric", "oks", "none"] = "parametric"
+    #: drop a person whose largest keypoint score (before or after merging) is below this, in [0, 1]
+    score_threshold: float = setting(0.3, **PROBABILITY)
     oks_threshold: float = setting(0.9, **PROBABILITY)  #: OKS above which ``oks`` NMS suppresses a pose
     params_file: Optional[str] = None  #: YAML written by ``rmpe-eval --tune-nms``; overrides the constants
 
@@ -181,7 +183,7 @@ class TrainConfig:
     photometric: bool = False  #: brightness/contrast/colour jitter
     proposals: ProposalsConfig = field(default_factory=ProposalsConfig)
     amp: bool = True  #: mixed precision on CUDA (ignored on the CPU)
-    seed: int = 0  #: seed of sampling, augmentation and initialisation
+    seed: int = setting(0, **NON_NEGATIVE)  #: seed of sampling, augmentation and initialisation
     deterministic: bool = False  #: deterministic cuDNN kernels
     val_interval: int = setting(1, **AT_LEAST_ONE)  #: validate every N epochs
     log_interval: int = setting(20, **AT_LEAST_ONE)  #: log every N optimiser steps
@@ -248,6 +250,10 @@ class Config:
         expect = (self.model.input_size[0] // 4, self.model.input_size[1] // 4)
         if hm != expect:
             raise RMPEError(f"{source}: model.heatmap_size {list(hm)} must be model.input_size / 4 = {list(expect)}")
+        try:
+            self.synthetic.validate()  # the synthetic world's ranges (its messages name the key)
+        except RMPEError as exc:
+            raise RMPEError(f"{source}: {exc}") from None
 
 
 #: Keys that moved when the config was grouped by pipeline stage: old dotted key -> new one.

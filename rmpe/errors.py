@@ -37,7 +37,12 @@ def user_errors() -> tuple:
 
 
 def cli_main(func: Callable[..., int | None]) -> Callable[..., int]:
-    """Decorate a CLI ``main``: user errors become ``rmpe-xxx: error: ...`` and exit status 2."""
+    """Decorate a CLI ``main``: user errors become ``rmpe-xxx: error: ...`` and exit status 2.
+
+    An ``OSError`` that reaches the CLI (a file that cannot be written: full disk, a
+    permission or a path the start-up checks could not foresee) is reported the same way,
+    as one line naming the file, instead of a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs) -> int:
@@ -51,6 +56,10 @@ def cli_main(func: Callable[..., int | None]) -> Callable[..., int]:
         except user_errors() as exc:  # noqa: PERF203
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             print(f"{prog}: error: {message}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # a file the user named cannot be read or written (full disk, permissions...)
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            print(f"{prog}: error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)

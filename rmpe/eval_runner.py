@@ -22,6 +22,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -29,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 import numpy as np
 
-from .data.annotations import load_coco_images, read_image
+from .data.annotations import read_coco_annotations, read_image
 from .errors import RMPEError
 from .formats import to_coco
-from .io import atomic_write_json, read_json
+from .io import atomic_write_json, check_output_path, read_json
 from .structures import FrameResult
 
 if TYPE_CHECKING:
@@ -48,17 +49,90 @@ class DatasetImages:
     image_dir: str
     ids: List[int]
     paths: Dict[int, str]
+    num_keypoints: int = 0  #: K of the file's keypoint annotations (0: the file does not say)
 
 
-def load_dataset_images(ann_file: str, image_dir: str) -> DatasetImages:
-    """Read a COCO keypoint annotation file (:func:`rmpe.data.annotations.load_coco_images`).
+def load_dataset_images(ann_file: str, image_dir: Optional[str]) -> DatasetImages:
+    """Read a COCO keypoint annotation file (:func:`rmpe.data.annotations.read_coco_annotations`).
+
+    ``image_dir=None`` reads the annotations only (scoring a results file needs no images).
 
     Raises:
         RMPEError: missing annotation file or folder, a file that is not COCO keypoints JSON.
     """
-    images = load_coco_images(ann_file, image_dir)
-    paths = {int(i): p for i, p in images.paths.items()}
-    return DatasetImages(ann_file, image_dir, sorted(paths), paths)
+    coco = read_coco_annotations(ann_file, image_dir=image_dir or "")
+    if image_dir is not None and not os.path.isdir(image_dir):
+        raise RMPEError(f"image folder not found: {image_dir}")
+    paths = {int(i): p for i, p in coco.images.paths.items()}
+    return DatasetImages(ann_file, image_dir or "", sorted(paths), paths, int(coco.num_keypoints))
+
+
+def id_span(ids: Sequence[Any]) -> str:
+    """A short text for a set of image ids: ``785..197388`` (ints) or the first few names."""
+    ints = sorted(i for i in ids if isinstance(i, int))
+    names = sorted(str(i) for i in ids if not isinstance(i, int))
+    parts = []
+    if ints:
+        parts.append(str(ints[0]) if ints[0] == ints[-1] else f"{ints[0]}..{ints[-1]}")
+    if names:
+        parts.append(", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else ""))
+    return ", ".join(parts) or "none"
+
+
+def unmatched_ids(counts: Dict[Any, int], dataset: DatasetImages, what: str, source: str) -> Optional[str]:
+    """Check the image ids of a detection or results file against the annotation file.
+
+    Args:
+        counts: image id -> number of entries of the file on that image.
+        what: ``detections`` or ``results``, for the messages.
+        source: the file's name.
+
+    Returns:
+        None when every entry is on an annotated image, else a one-line notice
+        ``N detections for images not in the annotation file (ids a..b)``.
+
+    Raises:
+        RMPEError: the file has entries but none on an annotated image (it names both id ranges).
+    """
+    known = set(dataset.ids)
+    unknown = {i: n for i, n in counts.items() if i not in known}
+    if not unknown:
+        return None
+    total = sum(counts.values())
+    missed = sum(unknown.values())
+    if missed == total:
+        raise RMPEError(
+            f"none of the {total} {what} in {source} is on an image of the annotation file {dataset.ann_file}: "
+            f"{what} image ids {id_span(list(unknown))}, annotation image ids {id_span(dataset.ids)}"
+        )
+    return (f"{missed} {what} for images not in the annotation file (ids {id_span(list(unknown))}); "
+            f"{total - missed} on annotated images are used")
+
+
+def check_keypoint_count(config: "Config", dataset: DatasetImages) -> None:
+    """The annotations, ``model.num_keypoints`` and the config's keypoint set must agree on K.
+
+    Raises:
+        RMPEError: naming the three counts and the keys to change.
+    """
+    k_model = int(config.model.num_keypoints)
+    kpset = config.data.keypoint_set()
+    k_set = kpset.num_keypoints
+    k_ann = dataset.num_keypoints
+    if k_ann and k_ann != k_model:
+        raise RMPEError(
+            f"{dataset.ann_file} has {k_ann} keypoints per person but the config's model.num_keypoints is {k_model}; "
+            f"evaluate with a config (and checkpoint) made for {k_ann} keypoints"
+        )
+    if k_set != k_model:
+        raise RMPEError(
+            f"the config's keypoint set (data.keypoint_names) has {k_set} keypoints but model.num_keypoints is "
+            f"{k_model}; make them match"
+        )
+    if kpset.sigmas and len(kpset.sigmas) != k_model:
+        raise RMPEError(f"data.sigmas has {len(kpset.sigmas)} OKS sigmas for {k_model} keypoints")
+    if not kpset.sigmas and k_model != 17:
+        raise RMPEError(f"{k_model} keypoints need OKS sigmas for COCO AP: set data.sigmas (the COCO defaults cover 17)")
 
 
 def _read(path: str) -> Optional[np.ndarray]:
@@ -179,10 +253,84 @@ def metrics_path(results_path: str) -> str:
 
 def write_results_and_metrics(results: List[Dict[str, Any]], out: str, metrics: Dict[str, Any]) -> str:
     """Write the results to ``out`` and the metrics beside it (both atomically); returns the metrics path."""
-    atomic_write_json(out, results)
+    write_results(results, out)
     path = metrics_path(out)
     atomic_write_json(path, metrics, indent=2)
     return path
+
+
+def write_results(results: List[Dict[str, Any]], out: str) -> None:
+    """Write the results to ``out`` (atomically) and remove an older ``<out>.metrics.json``.
+
+    Called before scoring: if scoring then fails, the results are kept and no metrics file of
+    an earlier run sits beside them looking current.
+    """
+    atomic_write_json(out, results)
+    old = metrics_path(out)
+    if os.path.isfile(old):
+        os.unlink(old)
+
+
+def score_results_file(
+    config: "Config",
+    results: str,
+    ann: Optional[str] = None,
+    *,
+    out: Optional[str] = None,
+    log: Callable[[str], None] = print,
+) -> Dict[str, Any]:
+    """COCO keypoint AP of an existing results file (no model, no images): ``rmpe-eval --results``.
+
+    Args:
+        config: gives ``data.val_ann`` (when ``ann`` is None) and the keypoint set's OKS sigmas.
+        results: COCO keypoint results JSON (as ``rmpe-eval`` or ``rmpe-demo --format coco`` write).
+        out: metrics JSON to write (default ``<results>.metrics.json`` beside the results).
+
+    Results on images that are not in the annotation file are counted and left out (a
+    notice says how many); when no result is on an annotated image it is an error.
+
+    Raises:
+        RMPEError: a missing or malformed file, no result on an annotated image, keypoint
+            counts that differ, an output that cannot be written.
+    """
+    from .evaluation import evaluate, load_results
+
+    ann = ann or config.data.val_ann
+    if not ann:
+        raise RMPEError("no annotation file: pass --ann or set data.val_ann")
+    if not os.path.isfile(results):
+        raise RMPEError(f"results file not found: {results}")
+    out = check_output_path(out or metrics_path(results), inputs=(results, ann))
+    dataset = load_dataset_images(ann, None)
+    records = load_results(results)
+    counts: Dict[Any, int] = {}
+    for i, r in enumerate(records):
+        missing = [k for k in ("image_id", "category_id", "keypoints", "score") if k not in r]
+        key = r.get("image_id")
+        if missing or isinstance(key, bool) or not isinstance(key, int):
+            problem = f"has no {', '.join(repr(k) for k in missing)}" if missing else f"has image_id {key!r}"
+            raise RMPEError(f"{results}: result {i} {problem}; COCO keypoint results need an integer image_id, "
+                            "category_id, keypoints and score (rmpe-demo writes them with --format coco)")
+        counts[key] = counts.get(key, 0) + 1
+    if records:
+        note = unmatched_ids(counts, dataset, "results", results)
+        if note:
+            log(note)
+            known = set(dataset.ids)
+            records = [r for r in records if r["image_id"] in known]
+    k = dataset.num_keypoints
+    if records and k and isinstance(records[0].get("keypoints"), list) and len(records[0]["keypoints"]) != 3 * k:
+        raise RMPEError(f"{results}: results have {len(records[0]['keypoints']) // 3} keypoints per person but "
+                        f"{ann} has {k}")
+    sigmas = config.data.keypoint_set().sigmas or None
+    if sigmas is not None and k and len(sigmas) != k:
+        raise RMPEError(f"{ann} has {k} keypoints but the config's keypoint set has {len(sigmas)} OKS sigmas; "
+                        "pass the config the results were made with (--config)")
+    metrics = dict(evaluate(records, ann, sigmas=sigmas))
+    metrics.update({"num_images": len(dataset.ids), "num_results": len(records), "results": results, "ann": ann})
+    atomic_write_json(out, metrics, indent=2)
+    log(f"{len(records)} results on {len(dataset.ids)} images scored; metrics -> {out}")
+    return metrics
 
 
 @dataclass
@@ -193,6 +341,7 @@ class EvalSetup:
     ids: List[int]
     pipeline: "PosePipeline"
     sigmas: Optional[Tuple[float, ...]]
+    notes: List[str] = dataclasses.field(default_factory=list)  #: one-line notices for the user (unmatched ids)
 
 
 def prepare(
@@ -226,6 +375,16 @@ def prepare(
     boxes = boxes or config.eval.boxes
     check_boxes(boxes)
     dataset = load_dataset_images(ann, images)
+    check_keypoint_count(config, dataset)
+    notes: List[str] = []
+    if boxes not in ("gt", "detector"):
+        from detectors import build_detector
+
+        # read (and check) the detection file before the model: unknown image ids are counted here
+        file_detector = build_detector(config.detector, type="file", file=boxes, ann=ann)
+        note = unmatched_ids(file_detector.entries_per_image(), dataset, "detections", boxes)
+        if note:
+            notes.append(note)
     dev = resolve_device(device or config.device)
     if model is None:
         if checkpoint is None or not os.path.isfile(checkpoint):
@@ -235,10 +394,10 @@ def prepare(
             model = load_model(config, checkpoint, dev)
     if nms is not None:
         config = _with_nms(config, nms)
-    detector = box_source(config, boxes, ann, dev)
+    detector = file_detector if boxes not in ("gt", "detector") else box_source(config, boxes, ann, dev)
     pipeline = PosePipeline.from_config(config, model=model, detector=detector, device=str(dev))
     ids = dataset.ids[:max_images] if max_images else list(dataset.ids)
-    return EvalSetup(dataset, ids, pipeline, config.data.keypoint_set().sigmas or None)
+    return EvalSetup(dataset, ids, pipeline, config.data.keypoint_set().sigmas or None, notes)
 
 
 def _with_nms(config: "Config", nms: str) -> "Config":
@@ -253,6 +412,7 @@ def evaluate_model(
     out: Optional[str] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    notes: Sequence[str] = (),
     **inputs: Any,
 ) -> Optional[Dict[str, Any]]:
     """COCO keypoint AP of a pose model on a data set, as ``rmpe-eval`` computes it.
@@ -260,6 +420,8 @@ def evaluate_model(
     Args:
         config: the experiment config (``inference:``, ``pose_nms:``, ``detector:``, ``data:``).
         out: results JSON to write (metrics go to ``<out>.metrics.json``); None writes nothing.
+        notes: lines for ``log`` once every input has been checked (so an input error stays
+            the only line a user sees), before the long work; unmatched-id counts follow them.
         inputs: :func:`prepare`'s keywords: ``ann``, ``images``, ``boxes``, ``checkpoint`` (weights
             for the config's model) or ``model`` (anything with
             :meth:`rmpe.model.RMPEModel.predict`'s signature), ``device``, ``max_images``.
@@ -270,8 +432,13 @@ def evaluate_model(
     """
     from .distributed import barrier, init_distributed, shutdown
 
+    if out is not None:
+        check_output_path(out, inputs=(inputs.get("ann") or config.data.val_ann, inputs.get("checkpoint"),
+                                       inputs.get("boxes")))
     setup = prepare(config, **inputs)
     info = init_distributed(setup.pipeline.device.type)
+    for note in [*notes, *setup.notes] if info.is_main else ():
+        log(note)
     try:
         mine = setup.ids[info.rank::info.world_size]
         results, missing = predict_dataset(setup.pipeline, setup.dataset, mine, config.inference.batch,
@@ -290,18 +457,26 @@ def evaluate_model(
                 shards.append(read_json(path))
                 os.unlink(path)
             results = merge_in_image_order(shards, setup.ids)
+        dropped = getattr(setup.pipeline, "dropped_boxes", 0)
+        if dropped:
+            log(f"{dropped} boxes dropped: smaller than detector.min_box_size after clipping to the image")
+        if out is not None:
+            write_results(results, out)  # before scoring: a scoring failure keeps the predictions
         metrics = score_results(results, setup.dataset, setup.ids, setup.sigmas)
         metrics.update({"num_images": len(setup.ids), "num_results": len(results), "unreadable_images": len(missing),
-                        "checkpoint": inputs.get("checkpoint"), "ann": setup.dataset.ann_file})
+                        "dropped_boxes": int(dropped), "checkpoint": inputs.get("checkpoint"),
+                        "ann": setup.dataset.ann_file})
         if out is not None:
-            path = write_results_and_metrics(results, out, metrics)
+            path = metrics_path(out)
+            atomic_write_json(path, metrics, indent=2)
             log(f"{len(results)} results on {len(setup.ids)} images -> {out}; metrics -> {path}")
         return metrics
     finally:
         shutdown(info)
 
 
-def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, **inputs: Any) -> Dict[str, Any]:
+def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, log: Callable[[str], None] = print,
+                  notes: Sequence[str] = (), **inputs: Any) -> Dict[str, Any]:
     """Search the pose-NMS constants (delta1, delta2, mu, gamma) maximising AP on a data set.
 
     The pipeline runs once without NMS to collect every image's pose proposals; the search
@@ -317,9 +492,12 @@ def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, **i
     from .distributed import init_distributed
     from .evaluation import coco_objective
 
+    check_output_path(out_yaml, flag="--tune-out", inputs=(inputs.get("ann") or config.data.val_ann,))
     setup = prepare(config, nms="none", **inputs)
     if init_distributed(setup.pipeline.device.type).enabled:
         raise RMPEError("--tune-nms runs in one process; start it without torchrun")
+    for note in [*notes, *setup.notes]:
+        log(note)
     batch = config.inference.batch
     boxes_, box_scores, kps, kp_scores, image_ids = [], [], [], [], []
     steps = tqdm(image_batches(setup.dataset, setup.ids, batch), total=-(-len(setup.ids) // batch),

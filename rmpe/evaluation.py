@@ -118,7 +118,12 @@ def load_coco(ann: Any, verbose: bool = False) -> Any:
     return coco
 
 
-def _load_results(results: Union[str, os.PathLike, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+def load_results(results: Union[str, os.PathLike, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """COCO keypoint results as a list of (copied) dicts, from a JSON file or a list.
+
+    Raises:
+        RMPEError: a missing or malformed file, a file that is not a JSON list of objects.
+    """
     if isinstance(results, (str, os.PathLike)):
         path = os.fspath(results)
         data = read_json(path, "results file")
@@ -186,7 +191,7 @@ def evaluate(
 
     coco_gt = load_coco(ann, verbose=verbose)
     K = _num_keypoints(coco_gt)
-    res = _load_results(results)
+    res = load_results(results)
     _check_results(res, coco_gt, K)
     with _quiet(verbose):
         if res:

@@ -62,7 +62,8 @@ def check_output_path(
     * a place that cannot be written: the parent folders cannot be created, or a probe file
       cannot be made there.
 
-    Missing parent folders (for a folder output: the folder itself) are created.
+    Nothing is created: missing folders are made when the output is written, so a run refused
+    later (a bad config, say) leaves no trace.
 
     Args:
         path: the output file or folder.
@@ -103,16 +104,18 @@ def check_output_path(
         if os.path.exists(path) and not os.path.isdir(path):
             raise RMPEError(f"{flag} {path} is a file; give a folder")
         folder = os.path.abspath(path)
+    ancestor = folder  # nothing is created here: the nearest existing folder must take new files
+    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise RMPEError(f"{flag} {path}: {ancestor} is a file, not a folder")
     try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise RMPEError(f"{flag} {path}: cannot create the folder {folder} ({exc.strerror or exc})") from None
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".rmpe-write-test.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".rmpe-write-test.", dir=ancestor)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise RMPEError(f"{flag} {path}: cannot write in the folder {folder} ({exc.strerror or exc})") from None
+        where = "folder" if ancestor == folder else "nearest existing folder"
+        raise RMPEError(f"{flag} {path}: cannot write in the {where} {ancestor} ({exc.strerror or exc})") from None
     return path
 
 

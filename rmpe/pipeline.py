@@ -102,6 +102,12 @@ class PosePipeline:
         keypoint_threshold: keypoint score threshold of the ``box_x_keypoints`` score.
         half: fp16 autocast for the SPPE on CUDA.
         timer: optional :class:`StageTimer`.
+        min_box_size: a box whose width or height is below this (px) after clipping to the
+            image is dropped (None: the detector's ``min_box_size``, else 2).
+
+    Boxes are clipped to the image before cropping (as AlphaPose does): a box reaching past
+    the frame would otherwise give a crop, and keypoints, far outside it. Boxes that clipping
+    leaves smaller than ``min_box_size`` are dropped and counted in :attr:`dropped_boxes`.
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class PosePipeline:
         keypoint_threshold: float = 0.2,
         half: bool = False,
         timer: Optional[StageTimer] = None,
+        min_box_size: Optional[float] = None,
     ) -> None:
         if nms not in NMS_TYPES:
             raise RMPEError(f"unknown NMS '{nms}' (use {', '.join(NMS_TYPES)})")
@@ -137,6 +144,11 @@ class PosePipeline:
         self.keypoint_threshold = keypoint_threshold
         self.half = half and self.device.type == "cuda"
         self.timer = timer or StageTimer(self.device, enabled=False)
+        if min_box_size is None:
+            min_box_size = getattr(detector, "min_box_size", 2.0)
+        self.min_box_size = float(min_box_size)
+        #: boxes dropped so far because clipping to the image left them below ``min_box_size``
+        self.dropped_boxes = 0
         self.nms_params = None
         if nms == "parametric":
             from pose_nms import PoseNMSParams
@@ -188,6 +200,7 @@ class PosePipeline:
             keypoint_threshold=inf.keypoint_threshold,
             half=inf.half,
             timer=timer,
+            min_box_size=config.detector.min_box_size,
         )
 
     # ------------------------------------------------------------------ stages
@@ -236,6 +249,29 @@ class PosePipeline:
         parts = [torch.split(t.cpu(), counts) for t in (boxes, box_scores, kp, kp_scores)]
         return list(zip(*parts))
 
+    def clip_boxes(
+        self, images: Sequence[np.ndarray], boxes: torch.Tensor, scores: torch.Tensor, image_index: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clip boxes to their images and drop the ones left too small (counted in :attr:`dropped_boxes`).
+
+        Args:
+            images: B frames (H, W, 3).
+            boxes: (N,4) xyxy image px; scores: (N,); image_index: (N,) image of each box.
+
+        Returns:
+            the kept boxes (clipped to x in [0, W], y in [0, H]), their scores and image indices.
+        """
+        sizes = torch.tensor([[img.shape[1], img.shape[0]] for img in images], dtype=boxes.dtype)  # (B,2) W,H
+        limit = sizes[image_index].repeat(1, 2)  # (N,4) W,H,W,H
+        clipped = torch.minimum(boxes.clamp(min=0), limit)
+        wh = clipped[:, 2:] - clipped[:, :2]
+        keep = (wh >= self.min_box_size).all(dim=1) & (wh > 0).all(dim=1)
+        dropped = int((~keep).sum())
+        if dropped:
+            self.dropped_boxes += dropped
+            return clipped[keep], scores[keep], image_index[keep]
+        return clipped, scores, image_index
+
     @torch.no_grad()
     def _poses(self, images, boxes, box_scores):
         counts = [len(b) for b in boxes]
@@ -245,6 +281,10 @@ class PosePipeline:
             all_boxes = torch.from_numpy(np.concatenate([np.asarray(b, np.float32).reshape(-1, 4) for b in boxes]))
             all_scores = torch.from_numpy(np.concatenate([np.asarray(s, np.float32).reshape(-1) for s in box_scores]))
             image_index = torch.repeat_interleave(torch.arange(len(images)), torch.tensor(counts))
+            all_boxes, all_scores, image_index = self.clip_boxes(images, all_boxes, all_scores, image_index)
+            counts = torch.bincount(image_index, minlength=len(images)).tolist()
+            if sum(counts) == 0:
+                return None
             tensor, _ = frames_to_tensor(list(images), device=self.device, dtype=torch.uint8)
             kp, kp_scores = self.model.predict(
                 tensor,

@@ -18,10 +18,10 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import RMPEError, cli_main
-from .options import add_config_args, add_inference_args, config_from_args
+from .options import ArgumentParser, add_config_args, add_inference_args, config_from_args
 
 WEIGHTS_HELP = (
     "no pose checkpoint given: pass --checkpoint FILE, either AlphaPose's FastPose-50 weights "
@@ -31,7 +31,7 @@ WEIGHTS_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="rmpe-demo",
         description="Multi-person pose estimation on videos, images and webcams.",
     )
@@ -184,18 +184,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.checkpoint is None:
         raise RMPEError(WEIGHTS_HELP)
 
-    cfg = config_from_args(args)
+    notes: List[str] = []
+    cfg = config_from_args(args, checkpoint=args.checkpoint, log=notes.append)
     with _notices():
-        return _run(args, cfg)
+        return _run(args, cfg, notes)
 
 
-def _run(args, cfg) -> int:
+def _run(args, cfg, notes: Sequence[str] = ()) -> int:
     from ..api import PoseEstimator
 
     source = _source(args)  # bad input fails before models load
     if not os.path.isfile(args.checkpoint):
         raise RMPEError(f"checkpoint not found: {args.checkpoint}")
     video_path, image_dir, image_file = _outputs(args, source)  # so do bad output locations
+    for note in notes:  # e.g. "using the config stored in ..." once the inputs are known to be good
+        print(f"rmpe-demo: {note}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -257,6 +260,8 @@ def _run(args, cfg) -> int:
         skipped = getattr(source, "skipped", [])
         if skipped:
             msg += f", {len(skipped)} unreadable images skipped"
+        if est.pipeline.dropped_boxes:
+            msg += f", {est.pipeline.dropped_boxes} boxes dropped (smaller than detector.min_box_size inside the image)"
         if args.json:
             msg += f"; results in {args.json}"
         print(msg, file=sys.stderr)

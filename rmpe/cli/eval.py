@@ -3,6 +3,9 @@
     rmpe-eval --config configs/coco/fastpose_se50_256x192.yaml --checkpoint fast_res50_256x192.pth \\
         --ann person_keypoints_val2017.json --images val2017/ --boxes gt --flip
 
+    rmpe-eval --results results.json --ann person_keypoints_val2017.json   # score a results file, no model
+
+Without ``--config`` the config stored in an ``rmpe-train`` checkpoint is used.
 Runs under ``torchrun --nproc_per_node N`` too: every rank takes a slice of the images,
 rank 0 merges the results and evaluates once. The work itself is :mod:`rmpe.eval_runner`.
 """
@@ -13,24 +16,33 @@ import os
 import sys
 from typing import Any, List, Optional
 
-from ..errors import cli_main
-from .options import add_config_args, add_inference_args, config_from_args
+from ..errors import RMPEError, cli_main
+from .options import (ArgumentParser, add_config_args, add_inference_args, config_from_args, int_at_least,
+                      stderr_log)
+
+DEFAULT_OUT = "results/keypoints_results.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rmpe-eval", description="Score a pose model with COCO keypoint AP (pycocotools).")
-    p.add_argument("--checkpoint", required=True, help="pose model weights (AlphaPose FastPose .pth or rmpe-train checkpoint)")
+    p = ArgumentParser(prog="rmpe-eval", description="Score a pose model with COCO keypoint AP (pycocotools).")
+    p.add_argument("--checkpoint", default=None,
+                   help="pose model weights (AlphaPose FastPose .pth or rmpe-train checkpoint; without --config, "
+                        "an rmpe-train checkpoint's own config is used)")
+    p.add_argument("--results", default=None,
+                   help="score this existing COCO keypoint results JSON instead of running a model "
+                        "(needs only --ann; metrics go to <results>.metrics.json or --out)")
     p.add_argument("--ann", default=None, help="COCO person_keypoints annotation JSON (default data.val_ann)")
     p.add_argument("--images", default=None, help="image folder (default data.val_images)")
     p.add_argument("--boxes", default=None,
                    help="gt (ground-truth boxes of the people with labelled keypoints), detector (the config's detector) "
                         "or a COCO detection results .json (default eval.boxes)")
-    p.add_argument("--out", default="results/keypoints_results.json",
-                   help="COCO keypoint results JSON; metrics go to <out>.metrics.json (default %(default)s)")
+    p.add_argument("--out", default=None,
+                   help=f"COCO keypoint results JSON; metrics go to <out>.metrics.json (default {DEFAULT_OUT}); "
+                        "with --results: the metrics JSON")
     p.add_argument("--tune-nms", action="store_true",
                    help="search pose NMS (delta1, delta2, mu, gamma) on this set maximising AP and write them as YAML")
     p.add_argument("--tune-out", default=None, help="YAML for --tune-nms (default <out dir>/pose_nms_tuned.yaml)")
-    p.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--max-images", type=int_at_least(1), default=None, help="evaluate only the first N images")
     add_config_args(p)
     add_inference_args(p)
     return p
@@ -42,19 +54,31 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
 
     Returns the metrics on rank 0, None on the other ranks.
     """
-    from ..eval_runner import evaluate_model, tune_pose_nms
+    from ..eval_runner import evaluate_model, score_results_file, tune_pose_nms
     from ..evaluation import format_stats
 
-    cfg = config_from_args(args)
+    log = stderr_log("rmpe-eval")
+    if args.results is not None:
+        if args.checkpoint is not None or args.tune_nms:
+            raise RMPEError("--results scores an existing results file: leave out --checkpoint and --tune-nms")
+        metrics = score_results_file(config_from_args(args), args.results, args.ann, out=args.out, log=log)
+        print(format_stats(metrics["stats"]))
+        return metrics
+    if args.checkpoint is None and model is None:
+        raise RMPEError("give --checkpoint FILE (the pose model to evaluate), or --results FILE to score "
+                        "an existing results file")
+    notes: List[str] = []  # printed once every input is checked: an input error stays the only line
+    cfg = config_from_args(args, checkpoint=args.checkpoint if model is None else None, log=notes.append)
+    out = args.out or DEFAULT_OUT
     common = dict(ann=args.ann, images=args.images, boxes=args.boxes, checkpoint=args.checkpoint, model=model,
-                  max_images=args.max_images, progress=not args.quiet)
+                  max_images=args.max_images, progress=not args.quiet, log=log, notes=notes)
     if args.tune_nms:
-        out_yaml = args.tune_out or os.path.join(os.path.dirname(os.path.abspath(args.out)), "pose_nms_tuned.yaml")
+        out_yaml = args.tune_out or os.path.join(os.path.dirname(os.path.abspath(out)), "pose_nms_tuned.yaml")
         result = tune_pose_nms(cfg, out_yaml=out_yaml, **common)
         print(f"rmpe-eval: pose NMS tuned: AP {result['initial_AP']:.4f} -> {result['tuned_AP']:.4f}; "
               f"parameters written to {out_yaml} (use with --set pose_nms.params_file={out_yaml})")
         return result
-    metrics = evaluate_model(cfg, out=args.out, log=lambda m: print(f"rmpe-eval: {m}", file=sys.stderr), **common)
+    metrics = evaluate_model(cfg, out=out, **common)
     if metrics is not None:
         print(format_stats(metrics["stats"]))
     return metrics

@@ -1,4 +1,5 @@
-"""Command-line options shared by every tool that runs the pose pipeline (rmpe-demo, rmpe-eval).
+"""Command-line options shared by every tool that runs the pose pipeline (rmpe-demo, rmpe-eval),
+and the parser class of all five CLIs (:class:`ArgumentParser`: a bad argument is one line).
 
 Each inference flag is a shorthand for a config key, applied after the ``--set`` overrides,
 so a flag means the same thing in every tool and in a config file:
@@ -19,9 +20,61 @@ flag                               config key
 from __future__ import annotations
 
 import argparse
-from typing import List
+from typing import TYPE_CHECKING, Callable, List, Optional
 
-from ..config import Config, as_config
+from ..errors import RMPEError
+
+if TYPE_CHECKING:  # the config (and torch behind it) is imported only when a tool needs it
+    from ..config import Config
+
+
+class UsageError(RMPEError):
+    """A bad command line (unknown flag, missing or malformed value)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The parser of every rmpe CLI: a bad argument is one line, not the usage block.
+
+    ``error()`` raises :class:`UsageError`; :func:`rmpe.errors.cli_main` prints it as
+    ``rmpe-xxx: error: <message> (see --help)`` and returns exit status 2. Sub-commands
+    (``rmpe-pgpg fit``) use the same class, so they behave alike.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see --help)")
+
+
+def int_at_least(low: int):
+    """An argparse ``type``: an integer ``>= low`` (``--max-images 0`` is a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def float_in(low: float, high: float):
+    """An argparse ``type``: a finite number in ``[low, high]`` (``nan`` and ``inf`` are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        if not (low <= value <= high):  # also False for nan
+            raise argparse.ArgumentTypeError(f"must be a number in [{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = f"number in [{low:g}, {high:g}]"
+    return parse
+
 
 #: (flag attribute, config key) of the inference flags, in the order they are applied.
 FLAG_KEYS = (
@@ -52,8 +105,8 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--decoder", choices=("argmax", "dark"), default=None, help="heatmap decoder [inference.decoder]")
     g.add_argument("--nms", choices=("parametric", "oks", "none"), default=None,
                    help="redundant-pose removal [pose_nms.type]")
-    g.add_argument("--batch", type=int, default=None, help="frames (images) per pipeline step [inference.batch]")
-    g.add_argument("--sppe-batch", type=int, default=None, help="crops per SPPE call [inference.sppe_batch]")
+    g.add_argument("--batch", type=int_at_least(1), default=None, help="frames (images) per pipeline step [inference.batch]")
+    g.add_argument("--sppe-batch", type=int_at_least(1), default=None, help="crops per SPPE call [inference.sppe_batch]")
     g.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
                    help="fp16 autocast for the pose network on CUDA [inference.half]")
     g.add_argument("--score", choices=("pose_nms", "box", "box_x_keypoints"), default=None,
@@ -71,6 +124,47 @@ def flag_overrides(args: argparse.Namespace) -> List[str]:
     return out
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config of ``--config``, then ``--set`` overrides, then the inference flags."""
-    return as_config(args.config, list(args.overrides) + flag_overrides(args))
+def config_from_args(args: argparse.Namespace, checkpoint: Optional[str] = None,
+                     log: Optional[Callable[[str], None]] = None) -> "Config":
+    """The config of ``--config``, then ``--set`` overrides, then the inference flags.
+
+    With ``checkpoint`` (an ``rmpe-train`` checkpoint that stores its config):
+
+    * without ``--config`` the stored config is the base (``log`` is told
+      ``using the config stored in <checkpoint>``);
+    * with ``--config``, the two must agree on the architecture keys
+      (:data:`rmpe.checkpoints.ARCHITECTURE_KEYS`, after ``--set``); a difference is an
+      RMPEError naming every differing key.
+
+    Checkpoints without a config (AlphaPose's) change nothing.
+    """
+    from ..checkpoints import architecture_differences, stored_config
+    from ..config import as_config, config_from_dict
+
+    overrides = list(args.overrides) + flag_overrides(args)
+    stored = stored_config(checkpoint) if checkpoint is not None else None
+    if stored is None:
+        return as_config(args.config, overrides)
+    if args.config is None:
+        from ..config import apply_overrides
+
+        cfg = config_from_dict(apply_overrides(stored, overrides),
+                               f"the config stored in {checkpoint}" + (" (with --set)" if overrides else ""))
+        if log is not None:
+            log(f"using the config stored in {checkpoint}")
+        return cfg
+    cfg = as_config(args.config, overrides)
+    saved = config_from_dict(stored, f"the config stored in {checkpoint}")
+    diff = architecture_differences(cfg, saved)
+    if diff:
+        keys = "; ".join(f"{k}: {a} (config) vs {b} (checkpoint)" for k, (a, b) in diff.items())
+        raise RMPEError(f"{args.config} does not describe the model in {checkpoint}: {keys}; "
+                        "leave out --config to use the checkpoint's own")
+    return cfg
+
+
+def stderr_log(prog: str) -> Callable[[str], None]:
+    """A ``log`` for :func:`config_from_args`: one ``prog: message`` line on stderr."""
+    import sys
+
+    return lambda message: print(f"{prog}: {message}", file=sys.stderr)

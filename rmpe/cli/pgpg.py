@@ -32,6 +32,7 @@ from pgpg import (
 
 from ..data.annotations import load_person_boxes
 from ..errors import RMPEError, cli_main
+from .options import ArgumentParser
 
 #: COCO's person category id: detections of other categories are skipped.
 PERSON = 1
@@ -163,7 +164,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rmpe-pgpg", description="Fit or inspect a pose-guided proposals generator.")
+    parser = ArgumentParser(prog="rmpe-pgpg", description="Fit or inspect a pose-guided proposals generator.")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit atomic poses and per-atom offset mixtures")
     fit.add_argument("--ann", required=True, help="COCO keypoint annotation JSON")

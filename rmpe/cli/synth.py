@@ -16,17 +16,11 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 from ..errors import RMPEError, cli_main
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one RMPEError line (exit status 2 via cli_main)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise RMPEError(message)
+from .options import ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rmpe-synth", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="rmpe-synth", description=__doc__.split("\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (or a .mp4 path with --video and no --images)")
     p.add_argument("--images", type=str, default=None, help="number of images to write")

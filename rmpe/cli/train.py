@@ -20,17 +20,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import RMPEError, cli_main
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one RMPEError line (exit status 2 via cli_main)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise RMPEError(message)
+from .options import ArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="rmpe-train",
         description="Train an RMPE pose model (SPPE, optionally with the symmetric STN) on COCO-format keypoints.",
     )
@@ -63,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if workdir is None:
         stem = os.path.splitext(os.path.basename(config_path))[0]
         workdir = os.path.join("work_dirs", stem)
+    from ..io import check_output_path
+
+    check_output_path(workdir, kind="folder", flag="--workdir")
     cfg = load_config(config_path, overrides=args.overrides)
     summary = train(cfg, workdir, resume=args.resume, device=args.device, quiet=args.quiet)
     if int(os.environ.get("RANK", "0")) == 0 and not args.quiet:

@@ -173,3 +173,19 @@ def test_malformed_files(tmp_path):
         DetectionFileDetector(
             write(tmp_path, [{**GOOD, "file_name": "a.jpg"}, {**GOOD, "image_id": 2, "file_name": "a.jpg"}])
         )
+
+
+def test_entries_per_image_counts_the_file_images(tmp_path):
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"images": [{"id": 785, "file_name": "000000000785.jpg"}, {"id": 7, "file_name": "x.jpg"}]}))
+    dets = tmp_path / "d.json"
+    dets.write_text(json.dumps([
+        {"image_id": 785, "bbox": [0, 0, 10, 20], "score": 0.9},
+        {"image_id": "x.jpg", "bbox": [0, 0, 10, 20], "score": 0.9},
+        {"image_id": 999999, "bbox": [0, 0, 10, 20], "score": 0.9},
+        {"image_id": 999999, "bbox": [0, 0, 10, 20], "score": 0.8},
+        {"image_id": "000000123456.jpg", "bbox": [0, 0, 10, 20], "score": 0.9},
+        {"image_id": 785, "category_id": 3, "bbox": [0, 0, 10, 20], "score": 0.9},  # not a person
+    ]))
+    det = DetectionFileDetector(str(dets), ann=str(ann))
+    assert det.entries_per_image() == {785: 1, 7: 1, 999999: 2, 123456: 1}

@@ -86,6 +86,16 @@ def test_moved_key_names_new_key(old, new):
     ("pose_nms.gamma=-1", "pose_nms", "gamma"),
     ("detector.conf=3", "detector.conf", "in [0, 1]"),
     ("pose_nms.oks_threshold=2", "pose_nms.oks_threshold", "in [0, 1]"),
+    # issue 16: the gaps
+    ("pose_nms.score_threshold=2", "pose_nms.score_threshold", "in [0, 1]"),
+    ("pose_nms.score_threshold=nan", "pose_nms.score_threshold", "in [0, 1]"),
+    ("data.sigmas=[0.1, -1]", "data.sigmas", "> 0"),
+    ("train.seed=-1", "train.seed", ">= 0"),
+    ("synthetic.noise=-1", "synthetic.noise", ">= 0"),
+    ("synthetic.fps=0", "synthetic.fps", "> 0"),
+    ("synthetic.detector.miss_prob=1.5", "synthetic.detector.miss_prob", "[0, 1]"),
+    ("detector.min_box_size=-1", "detector.min_box_size", "[0, inf]"),
+    ("inference.keypoint_threshold=nan", "inference.keypoint_threshold", "in [0, 1]"),
 ])
 def test_out_of_range_names_key_and_file(tmp_path, override, key, rule):
     f = tmp_path / "exp.yaml"

@@ -47,7 +47,7 @@ def test_output_folder_equal_to_or_inside_input_folder(tmp_path):
     assert not (d / "rendered").exists()
     # a sibling folder whose name starts like the input's is fine
     assert check_output_path(tmp_path / "imgs2", inputs=[d], kind="folder") == str(tmp_path / "imgs2")
-    assert (tmp_path / "imgs2").is_dir()
+    assert not (tmp_path / "imgs2").exists()  # checked, not created
     # a new results file in the input folder destroys nothing
     check_output_path(d / "results.json", inputs=[d], flag="--json")
 
@@ -70,19 +70,19 @@ def test_file_and_folder_kinds(tmp_path):
 
 
 def test_unwritable_or_impossible_location(tmp_path):
-    with pytest.raises(RMPEError, match=r"^--out /proc/nope/x\.mp4: cannot create the folder /proc/nope"):
+    with pytest.raises(RMPEError, match=r"^--out /proc/nope/x\.mp4: cannot write in the nearest existing folder /proc"):
         check_output_path("/proc/nope/x.mp4")
     f = tmp_path / "afile"
     f.write_text("x")
-    with pytest.raises(RMPEError, match="cannot create the folder"):
+    with pytest.raises(RMPEError, match=r"afile is a file, not a folder"):
         check_output_path(f / "sub" / "out.json", flag="--json")
     assert f.read_text() == "x"
 
 
-def test_missing_parents_are_created_and_existing_outputs_allowed(tmp_path):
+def test_nothing_is_created_and_existing_outputs_allowed(tmp_path):
     out = tmp_path / "a" / "b" / "r.json"
     assert check_output_path(out, flag="--json") == str(out)
-    assert out.parent.is_dir() and not out.exists()
-    assert os.listdir(out.parent) == []  # the probe file is gone
+    assert os.listdir(tmp_path) == []  # no folder made, the probe file is gone
+    out.parent.mkdir(parents=True)
     out.write_text("[]")  # an earlier result may be replaced
     check_output_path(out, inputs=[None, 0, tmp_path / "missing.mp4"], flag="--json")

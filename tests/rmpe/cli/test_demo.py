@@ -145,9 +145,10 @@ def test_truncated_video_and_mismatched_checkpoint(shared_data, small_model_file
                     "--detector", str(tmp_path / "none.json")])
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     # a checkpoint of another architecture than the config asks for
-    res = _run_cli(["--checkpoint", str(ckpt), "--device", "cpu", "--quiet",
+    (tmp_path / "se50.yaml").write_text("device: cpu\n")  # issue 16: without --config the checkpoint's own is used
+    res = _run_cli(["--config", str(tmp_path / "se50.yaml"), "--checkpoint", str(ckpt), "--device", "cpu", "--quiet",
                     "--image", str(shared_data / "mmpose_demo" / "human-pose.jpeg")])
-    _one_line_error(res, "small.pth")
+    _one_line_error(res, "small.pth", "model.name")
 
 
 def test_unreadable_image_in_folder_is_skipped(small_model_files, tmp_path):
@@ -253,8 +254,8 @@ def test_output_locations_are_checked_at_start(small_model_files, user_files, tm
     jdir = tmp_path / "jdir"
     jdir.mkdir()
     _refused(capfd, _args(cfg, ckpt, *v, "--json", str(jdir)), "--json", "jdir is a folder")
-    _refused(capfd, _args(cfg, ckpt, *v, "--out", "/proc/nope/x.mp4"), "--out /proc/nope/x.mp4", "cannot create")
-    _refused(capfd, _args(cfg, ckpt, *v, "--json", "/proc/nope/x.json"), "--json", "cannot create")
+    _refused(capfd, _args(cfg, ckpt, *v, "--out", "/proc/nope/x.mp4"), "--out /proc/nope/x.mp4", "cannot write")
+    _refused(capfd, _args(cfg, ckpt, *v, "--json", "/proc/nope/x.json"), "--json", "cannot write")
     _refused(capfd, _args(cfg, ckpt, *v, "--out", str(tmp_path / "out_noext")), "--out", ".mp4")
     _refused(capfd, _args(cfg, ckpt, *v, "--out", str(tmp_path / "out.txt")), "--out", ".mp4")
     _refused(capfd, _args(cfg, ckpt, "--images", str(folder), "--out", str(tmp_path / "o.mp4")), "--out", "folder")

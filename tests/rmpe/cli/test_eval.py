@@ -211,3 +211,190 @@ def test_synthetic_set_random_model_and_oracle(synthetic_set, small_model_files,
     assert (tmp_path / "rand.metrics.json").exists()
     oracle = run(_args("--checkpoint", "unused.pth", "--out", str(tmp_path / "gt.json"), *common), model=GroundTruthOracle(ann))
     assert oracle["AP"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- issue 16: bad input at start
+
+
+def _coco(shared_data):
+    folder = shared_data / "mmpose_coco"
+    return folder, folder / "test_coco.json"
+
+
+def _snapshot(*paths):
+    return {str(p): Path(p).read_bytes() for p in paths}
+
+
+def test_detections_only_on_unknown_images_is_an_error_naming_both_id_ranges(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder, ann = _coco(shared_data)
+    dets = tmp_path / "only_unknown.json"
+    dets.write_text(json.dumps([{"image_id": 999999, "category_id": 1, "bbox": [10, 10, 50, 100], "score": 0.99},
+                                {"image_id": 5, "category_id": 1, "bbox": [10, 10, 50, 100], "score": 0.9}]))
+    before = _snapshot(dets, ann)
+    out = tmp_path / "r.json"
+    res = _cli("--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder),
+               "--boxes", str(dets), "--out", str(out), "--device", "cpu", "--quiet")
+    _one_line_2(res, "5..999999", "785..197388", "only_unknown.json")
+    assert not out.exists() and _snapshot(dets, ann) == before
+
+
+def test_detections_on_unknown_images_are_counted(shared_data, tmp_path):
+    folder, ann = _coco(shared_data)
+    entries = json.loads((folder / "test_coco_det_AP_H_56.json").read_text())
+    extra = [{"image_id": 999999, "category_id": 1, "bbox": [10, 10, 50, 100], "score": 0.99},
+             {"image_id": "000000123456.jpg", "category_id": 1, "bbox": [10, 10, 50, 100], "score": 0.9}]
+    dets = tmp_path / "dets_unknown_ids.json"
+    dets.write_text(json.dumps(entries + extra))
+    logged = []
+    from rmpe.config import load_config
+    from rmpe.eval_runner import evaluate_model
+
+    metrics = evaluate_model(load_config(None, ["pose_nms.type=none"]), out=str(tmp_path / "r.json"), log=logged.append,
+                             ann=str(ann), images=str(folder), boxes=str(dets), model=GroundTruthOracleOrNone(),
+                             device="cpu", progress=False)
+    note = [m for m in logged if "not in the annotation file" in m]
+    assert len(note) == 1 and note[0].startswith("2 detections for images not in the annotation file")
+    assert "123456" in note[0] and "999999" in note[0]
+    assert metrics["num_results"] == len(entries)
+
+
+class GroundTruthOracleOrNone:
+    """Any pose for any box (the unknown-id count does not depend on the model)."""
+
+    num_keypoints = 17
+
+    def predict(self, images, image_index, boxes, **kwargs):
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        return centre[:, None, :].repeat(1, 17, 1), torch.full((len(boxes), 17), 0.9)
+
+
+def test_out_that_cannot_be_written_is_refused_at_start(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder, ann = _coco(shared_data)
+    base = ["--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder),
+            "--device", "cpu", "--quiet"]
+    some_dir = tmp_path / "some_dir"
+    some_dir.mkdir()
+    _one_line_2(_cli(*base, "--out", str(some_dir)), "is a folder")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _one_line_2(_cli(*base, "--out", str(afile / "r.json")), "is a file")
+    assert afile.read_text() == "x" and not list(some_dir.iterdir())
+
+
+def test_keypoint_count_of_annotations_is_checked_before_the_model_runs(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder, ann = _coco(shared_data)
+    data = json.loads(ann.read_text())
+    for a in data["annotations"]:
+        a["keypoints"] = a["keypoints"][:42]
+    for c in data["categories"]:
+        c["keypoints"] = c["keypoints"][:14]
+    ann14 = tmp_path / "ann14.json"
+    ann14.write_text(json.dumps(data))
+    out = tmp_path / "r.json"
+    out.write_text("[]")  # an earlier run's results
+    before = _snapshot(out, ann14)
+    res = _cli("--config", str(cfg), "--checkpoint", str(ckpt), "--ann", str(ann14), "--images", str(folder),
+               "--boxes", "gt", "--nms", "none", "--out", str(out), "--device", "cpu", "--quiet")
+    _one_line_2(res, "ann14.json", "14", "17", "model.num_keypoints")
+    assert _snapshot(out, ann14) == before
+
+
+def test_a_failed_scoring_leaves_fresh_results_and_no_stale_metrics(shared_data, tmp_path, monkeypatch):
+    import rmpe.eval_runner as runner
+    from rmpe.errors import RMPEError
+
+    folder, ann = _coco(shared_data)
+    out = tmp_path / "r.json"
+    out.write_text("[]")
+    (tmp_path / "r.metrics.json").write_text('{"AP": 0.9}')  # stale, from an earlier run
+
+    def fail(*a, **k):
+        raise RMPEError("scoring failed")
+
+    monkeypatch.setattr(runner, "score_results", fail)
+    args = _args("--checkpoint", "unused.pth", "--ann", str(ann), "--images", str(folder), "--boxes", "gt",
+                 "--out", str(out), "--device", "cpu", "--quiet", "--nms", "none")
+    with pytest.raises(RMPEError):
+        run(args, model=GroundTruthOracle(ann))
+    assert len(json.loads(out.read_text())) > 0
+    assert not (tmp_path / "r.metrics.json").exists()
+
+
+def test_results_file_is_scored_without_a_model(shared_data, tmp_path):
+    folder, ann = _coco(shared_data)
+    # ground-truth keypoints as results: AP 1
+    data = json.loads(ann.read_text())
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+               for a in data["annotations"] if not a.get("iscrowd") and a["num_keypoints"] > 0]
+    res_file = tmp_path / "results.json"
+    res_file.write_text(json.dumps(results))
+    before = _snapshot(res_file, ann)
+    r = _cli("--results", str(res_file), "--ann", str(ann))
+    assert r.returncode == 0, r.stderr
+    assert "Average Precision" in r.stdout
+    metrics = json.loads((tmp_path / "results.metrics.json").read_text())
+    assert metrics["AP"] == pytest.approx(1.0)
+    assert _snapshot(res_file, ann) == before
+    # --out names the metrics file
+    r = _cli("--results", str(res_file), "--ann", str(ann), "--out", str(tmp_path / "m.json"))
+    assert r.returncode == 0 and json.loads((tmp_path / "m.json").read_text())["AP"] == pytest.approx(1.0)
+    # bad inputs: one line, exit 2
+    _one_line_2(_cli("--results", str(tmp_path / "nope.json"), "--ann", str(ann)), "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{")
+    _one_line_2(_cli("--results", str(bad), "--ann", str(ann)), "bad.json")
+    _one_line_2(_cli("--results", str(res_file), "--ann", str(ann), "--out", str(res_file)), "is the input")
+    alphapose = tmp_path / "alphapose.json"  # rmpe-demo's default layout is not COCO results
+    alphapose.write_text(json.dumps([{"image_id": "000000000785.jpg", "keypoints": [1.0] * 51, "score": 1.0}]))
+    _one_line_2(_cli("--results", str(alphapose), "--ann", str(ann)), "category_id", "--format coco")
+    assert _snapshot(res_file, ann) == before
+
+
+def test_results_on_unknown_images_are_counted_or_refused(shared_data, tmp_path):
+    folder, ann = _coco(shared_data)
+    data = json.loads(ann.read_text())
+    good = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+            for a in data["annotations"] if not a.get("iscrowd") and a["num_keypoints"] > 0]
+    stray = {"image_id": 999999, "category_id": 1, "keypoints": [1.0] * 51, "score": 0.5}
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps(good + [stray]))
+    r = _cli("--results", str(mixed), "--ann", str(ann))
+    assert r.returncode == 0, r.stderr
+    assert "1 results for images not in the annotation file (ids 999999)" in r.stderr
+    only = tmp_path / "only.json"
+    only.write_text(json.dumps([stray]))
+    _one_line_2(_cli("--results", str(only), "--ann", str(ann)), "999999", "785..197388")
+
+
+def test_eval_uses_the_checkpoint_config_without_config(shared_data, small_model_files, tmp_path):
+    cfg, ckpt = small_model_files
+    folder, ann = _coco(shared_data)
+    out = tmp_path / "r.json"
+    r = _cli("--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder), "--boxes", "gt",
+             "--out", str(out), "--device", "cpu", "--quiet", "--max-images", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"rmpe-eval: using the config stored in {ckpt}" in r.stderr.splitlines()
+    # an input error stays the only line (the notice comes once the inputs are checked)
+    (tmp_path / "d").mkdir()
+    _one_line_2(_cli("--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder), "--out", str(tmp_path / "d"),
+                     "--device", "cpu", "--quiet"), "is a folder")
+
+
+def test_config_that_differs_from_the_checkpoint_names_the_keys(shared_data, small_model_files, tmp_path):
+    _, ckpt = small_model_files
+    folder, ann = _coco(shared_data)
+    other = tmp_path / "se50.yaml"
+    other.write_text("model:\n  stn: true\n")
+    r = _cli("--config", str(other), "--checkpoint", str(ckpt), "--ann", str(ann), "--images", str(folder),
+             "--device", "cpu", "--quiet", "--out", str(tmp_path / "r.json"))
+    _one_line_2(r, "model.name", "model.input_size", "model.heatmap_size", "model.stn")
+    assert "model.num_keypoints" not in r.stderr
+
+
+def test_bad_numeric_flags_are_one_line(shared_data, tmp_path):
+    _one_line_2(_cli("--checkpoint", "x.pth", "--max-images", "0"), "--max-images")
+    _one_line_2(_cli("--checkpoint", "x.pth", "--batch", "-1"), "--batch")
+    _one_line_2(_cli("--checkpoint", "x.pth", "--bogus"), "--bogus", "see --help")
