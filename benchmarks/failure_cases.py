@@ -129,8 +129,10 @@ def build(work: Path) -> List[Case]:
     (work / "dets_malformed.json").write_text(json.dumps(dets)[:300])
     (work / "dets_nan.json").write_text(json.dumps(dets[:3] + [dict(dets[0], bbox=[float("nan"), 1, 2, 3])]))
     (work / "dets_offimage.json").write_text(json.dumps(
-        [{"image_id": 0, "category_id": 1, "bbox": [-100, -50, 300, 400], "score": 0.9},
-         {"image_id": 0, "category_id": 1, "bbox": [0, 0, 1e6, 1e6], "score": 0.8}]))
+        [{"image_id": "one.jpg", "category_id": 1, "bbox": [-100, -50, 300, 400], "score": 0.9},
+         {"image_id": "one.jpg", "category_id": 1, "bbox": [0, 0, 1e6, 1e6], "score": 0.8}]))
+    named = [dict(dets[0], image_id=name) for name in ("one.jpg", "a.jpg", "b_garbage.jpg")]
+    (work / "dets_named.json").write_text(json.dumps(named))
     (work / "dets_unknown.json").write_text(json.dumps([dict(dets[0], image_id=999999)]))
     ann = json.loads((coco / "test_coco.json").read_text())
     for a in ann["annotations"]:
@@ -168,6 +170,19 @@ def build(work: Path) -> List[Case]:
             return ""
         return check
 
+    def keypoints_near_frame(path: Path, width: int, height: int) -> Callable[[], str]:
+        def check() -> str:
+            records = json.loads(path.read_text()) if path.is_file() else []
+            if not records:
+                return f"no people in {path.name}"
+            kp = np.asarray([r["keypoints"] for r in records], float).reshape(-1, 3)
+            # within the crop of the clipped box (its aspect fix and x1.25 reach past the frame),
+            # far from the 1e6-px box a detector gave
+            m = max(width, height)
+            inside = (kp[:, 0] > -m) & (kp[:, 0] < width + m) & (kp[:, 1] > -m) & (kp[:, 1] < height + m)
+            return "" if inside.all() else f"keypoints far outside the {width}x{height} frame"
+        return check
+
     def partial_has_frames() -> bool:
         return partial.is_file() and partial.read_text().count("\n") >= 3
 
@@ -177,7 +192,7 @@ def build(work: Path) -> List[Case]:
         Case("text file named .mp4", ["demo", "--video", str(work / "text.mp4"), *small, *dets_args], 2),
         Case("single corrupt image", ["demo", "--image", str(work / "garbage.jpg"), *small, *dets_args], 2),
         Case("folder with an unreadable image (skipped, counted)", ["demo", "--images", str(work / "mixed"), *small,
-             "--detector", str(work / "dets.json"), "--json", str(work / "mixed.json")], 0, [work / "mixed"]),
+             "--detector", str(work / "dets_named.json"), "--json", str(work / "mixed.json")], 0, [work / "mixed"]),
         Case("missing checkpoint", ["demo", "--video", str(video), "--config", str(work / "small.yaml"),
                                     "--checkpoint", "nope.pth", *dets_args], 2),
         Case("checkpoint of another architecture", ["demo", "--video", str(video), "--config", se50,
@@ -195,7 +210,8 @@ def build(work: Path) -> List[Case]:
         Case("detection file: NaN box", ["demo", "--video", str(video), *small, "--detector", str(work / "dets_nan.json")], 2),
         Case("box larger than the image (clipped)", ["demo", "--image", str(work / "one.jpg"), *small,
                                                      "--detector", str(work / "dets_offimage.json"), "--nms", "none",
-                                                     "--json", str(work / "off.json")], 0),
+                                                     "--json", str(work / "off.json")], 0,
+             check=keypoints_near_frame(work / "off.json", 160, 120)),
         Case("webcam that does not exist", ["demo", "--webcam", "7", *small, *dets_args], 2),
         Case("unknown config key", [*demo_video, "--set", "model.nmae=x"], 2),
         Case("config value out of range", [*demo_video, "--set", "codec.sigma=0"], 2),
@@ -221,7 +237,8 @@ def build(work: Path) -> List[Case]:
         Case("--recover after a hard kill", ["demo", "--recover", str(work / "partial.json.partial.jsonl")], 0,
              check=lambda: "" if (work / "partial.json").is_file() else "no partial.json"),
         Case("no --config: the checkpoint's own config", ["demo", "--image", str(work / "one.jpg"),
-                                                          "--checkpoint", str(work / "small.pth"), *dets_args,
+                                                          "--checkpoint", str(work / "small.pth"),
+                                                          "--detector", str(work / "dets_named.json"),
                                                           "--device", "cpu", "--quiet"], 0),
         Case("rmpe-eval --out is a folder", [*ev, "--boxes", "gt", "--out", str(work / "jdir")], 2),
         Case("rmpe-eval 14-keypoint annotations, 17-keypoint model",
