@@ -32,3 +32,16 @@ def require(path: Path) -> Path:
     if not Path(path).exists():
         pytest.skip(reason(path))
     return Path(path)
+
+
+def annotations_with_keypoints(source: Path, k: int, out: Path) -> Path:
+    """A copy of a COCO keypoint file whose people and category keep only their first ``k`` keypoints."""
+    import json
+
+    data = json.loads(Path(source).read_text())
+    for a in data["annotations"]:
+        a["keypoints"] = a["keypoints"][: 3 * k]
+    for c in data["categories"]:
+        c["keypoints"] = c["keypoints"][:k]
+    Path(out).write_text(json.dumps(data))
+    return Path(out)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rmpe.cli.eval import build_parser, run
+from tests.shared import annotations_with_keypoints
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -286,13 +287,7 @@ def test_out_that_cannot_be_written_is_refused_at_start(shared_data, small_model
 def test_keypoint_count_of_annotations_is_checked_before_the_model_runs(shared_data, small_model_files, tmp_path):
     cfg, ckpt = small_model_files
     folder, ann = _coco(shared_data)
-    data = json.loads(ann.read_text())
-    for a in data["annotations"]:
-        a["keypoints"] = a["keypoints"][:42]
-    for c in data["categories"]:
-        c["keypoints"] = c["keypoints"][:14]
-    ann14 = tmp_path / "ann14.json"
-    ann14.write_text(json.dumps(data))
+    ann14 = annotations_with_keypoints(ann, 14, tmp_path / "ann14.json")
     out = tmp_path / "r.json"
     out.write_text("[]")  # an earlier run's results
     before = _snapshot(out, ann14)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.shared import annotations_with_keypoints
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -74,15 +75,7 @@ def test_out_of_range_setting_names_key_and_file(tmp_path):
 
 
 def test_train_keypoint_count_of_annotations_is_checked_at_start(shared_data, tmp_path):
-    import json
-
-    data = json.loads((shared_data / "mmpose_coco" / "test_coco.json").read_text())
-    for a in data["annotations"]:
-        a["keypoints"] = a["keypoints"][:42]
-    for c in data["categories"]:
-        c["keypoints"] = c["keypoints"][:14]
-    ann14 = tmp_path / "ann14.json"
-    ann14.write_text(json.dumps(data))
+    ann14 = annotations_with_keypoints(shared_data / "mmpose_coco" / "test_coco.json", 14, tmp_path / "ann14.json")
     cfg = tmp_path / "c14.yaml"
     cfg.write_text(f"data:\n  train_ann: {ann14}\n  train_images: {shared_data / 'mmpose_coco'}\n"
                    "model:\n  name: fastpose_se18\n  input_size: [128, 96]\n  heatmap_size: [32, 24]\n"
