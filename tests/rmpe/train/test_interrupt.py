@@ -26,14 +26,20 @@ def test_signal_is_recorded_not_fatal(sig, status):
 
 
 def test_first_signal_wins_and_handlers_are_restored():
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    with StopSignals() as stop:
-        _send(signal.SIGTERM)
-        _send(signal.SIGINT)  # a second request changes nothing
-        assert stop.received == signal.SIGTERM
-    assert {s: signal.getsignal(s) for s in before} == before
-    with pytest.raises(KeyboardInterrupt):  # outside the block Ctrl-C interrupts again
-        _send(signal.SIGINT)
+    # a process started in the background by a shell (as CI may be) inherits SIGINT ignored:
+    # give it Python's usual Ctrl-C handler for this test, and put the inherited one back after
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        with StopSignals() as stop:
+            _send(signal.SIGTERM)
+            _send(signal.SIGINT)  # a second request changes nothing
+            assert stop.received == signal.SIGTERM
+        assert {s: signal.getsignal(s) for s in before} == before
+        with pytest.raises(KeyboardInterrupt):  # outside the block Ctrl-C interrupts again
+            _send(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_reentering_clears_the_previous_request():
