@@ -149,6 +149,8 @@ def assign(cost: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, 
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
     keep_pairs = allowed[matches[:, 0], matches[:, 1]]
     matches = matches[keep_pairs]
-    unmatched_rows = np.setdiff1d(np.arange(t), matches[:, 0])
-    unmatched_cols = np.setdiff1d(np.arange(n), matches[:, 1])
-    return matches, unmatched_rows, unmatched_cols
+    free_rows = np.ones(t, bool)
+    free_rows[matches[:, 0]] = False
+    free_cols = np.ones(n, bool)
+    free_cols[matches[:, 1]] = False
+    return matches, np.flatnonzero(free_rows), np.flatnonzero(free_cols)

@@ -40,6 +40,7 @@ TENTATIVE, TRACKED, LOST = 0, 1, 2
 _ASPECT_POSITION_STD = 1e-2  # process noise of the aspect ratio (w / h is nearly constant)
 _ASPECT_VELOCITY_STD = 1e-5
 _ASPECT_MEASUREMENT_STD = 1e-1
+_MIN_ASPECT = 0.05  # predicted w / h never below this
 
 
 class PoseTracker:
@@ -199,6 +200,9 @@ class PoseTracker:
         if self.num_tracks:
             pos, vel, _ = self._noise(self._mean[:, 3, 0])
             self._mean, self._cov = kalman.predict(self._mean, self._cov, pos, vel)
+            # a long-lost track must not shrink through zero: keep its box proper
+            self._mean[:, 2, 0] = np.maximum(self._mean[:, 2, 0], _MIN_ASPECT)
+            self._mean[:, 3, 0] = np.maximum(self._mean[:, 3, 0], 1.0)
         visible = keypoint_scores >= self.keypoint_threshold
         cost = self._cost(boxes, keypoints, visible, features)
 

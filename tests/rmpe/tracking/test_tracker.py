@@ -229,3 +229,15 @@ def test_tracking_package_imports_no_torch():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "torch" for n in names), path
+
+
+def test_long_lost_shrinking_track_keeps_a_proper_box():
+    tracker = PoseTracker(max_lost=200)
+    for f in range(10):  # a person shrinking fast (walking away), then gone for long
+        h = 200 - 15 * f
+        tracker.update(*frame([person(300, 40, 0.4 * h, h)]))
+    for _ in range(150):
+        tracker.update(*frame([]))
+    boxes = tracker.tracks()["boxes"]
+    assert len(boxes) == 1 and np.isfinite(boxes).all()
+    assert boxes[0, 2] > boxes[0, 0] and boxes[0, 3] > boxes[0, 1]
