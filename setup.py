@@ -14,6 +14,7 @@ setup(
         "torchvision>=0.16",
         "ultralytics>=8.1",
         "numpy>=1.23",
+        "scipy>=1.10",
         "opencv-python>=4.7",
         "pycocotools>=2.0.7",
         "pyyaml>=6.0",

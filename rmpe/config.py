@@ -225,6 +225,36 @@ class DemoConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Pose tracking across video frames (docs/tracking.md): the settings of ``rmpe.tracking.PoseTracker``.
+
+    Scores are detector box scores in [0, 1]; a pair cost is in [0, 1] (0 = identical).
+    """
+
+    #: detections scoring at least this are matched first, against every track (stage 1), and may start tracks
+    high_score: float = setting(0.5, **PROBABILITY)
+    #: detections below this are ignored; those in [low_score, high_score) only continue tracks seen in the previous frame (stage 2)
+    low_score: float = setting(0.1, **PROBABILITY)
+    new_track_score: float = setting(0.6, **PROBABILITY)  #: an unmatched detection starts a track only at this score or above
+    match_cost: float = setting(0.8, **PROBABILITY)  #: stage-1 gate: a track and a detection costing more are never matched
+    low_match_cost: float = setting(0.5, **PROBABILITY)  #: stage-2 gate, for low-score detections
+    oks_weight: float = setting(1.0, **NON_NEGATIVE)  #: weight of 1 - OKS (predicted pose vs detected pose, COCO sigmas) in the cost
+    iou_weight: float = setting(0.5, **NON_NEGATIVE)  #: weight of 1 - IoU (predicted box vs detected box) in the cost
+    appearance_weight: float = setting(1.0, **NON_NEGATIVE)  #: weight of the appearance cosine distance, when features are given
+    min_overlap: float = setting(0.05, **PROBABILITY)  #: a pair whose box IoU and OKS are both below this is impossible
+    max_appearance_distance: float = setting(0.5, **PROBABILITY)  #: a pair whose appearance distance is above this is impossible
+    keypoint_threshold: float = setting(0.2, **PROBABILITY)  #: keypoints scoring below this are neither compared (OKS) nor measured (Kalman update)
+    min_keypoints: int = setting(3, **AT_LEAST_ONE)  #: OKS enters the cost only when both poses see this many keypoints
+    #: an unmatched detection whose OKS (IoU when poses are not comparable) with a detection already given a track exceeds this starts no track
+    duplicate_similarity: float = setting(0.8, **PROBABILITY)
+    min_hits: int = setting(2, **AT_LEAST_ONE)  #: consecutive matched frames before a new track gets an id (the first frame: at once)
+    max_lost: int = setting(30, **NON_NEGATIVE)  #: frames a track survives unseen (predicting, re-identifiable) before it is deleted
+    appearance_momentum: float = setting(0.9, **PROBABILITY)  #: a track's feature becomes m x old + (1 - m) x new after each match
+    position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame, as a fraction of the person's height
+    velocity_noise: float = setting(0.00625, **POSITIVE)  #: Kalman velocity noise per frame, as a fraction of the person's height
+
+
+@dataclass
 class Config:
     """A whole experiment."""
 
@@ -237,6 +267,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  #: rmpe-synth's generated world
     device: str = "auto"  #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
 
@@ -250,6 +281,9 @@ class Config:
         expect = (self.model.input_size[0] // 4, self.model.input_size[1] // 4)
         if hm != expect:
             raise RMPEError(f"{source}: model.heatmap_size {list(hm)} must be model.input_size / 4 = {list(expect)}")
+        if self.tracking.low_score > self.tracking.high_score:
+            raise RMPEError(f"{source}: tracking.low_score ({self.tracking.low_score}) must be <= "
+                            f"tracking.high_score ({self.tracking.high_score})")
         try:
             self.synthetic.validate()  # the synthetic world's ranges (its messages name the key)
         except RMPEError as exc:
