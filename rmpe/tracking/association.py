@@ -3,7 +3,7 @@
 All functions are batched over T tracks and N detections (no loop over people or joints).
 Coordinates are image pixels, boxes ``xyxy``.
 
-* :func:`box_iou`: ``(T, N)`` IoU of two box sets.
+* :func:`box_iou`: ``(T, N)`` IoU of two box sets (``pgpg.matching.box_iou``, the one numpy IoU).
 * :func:`pose_oks`: ``(T, N)`` object keypoint similarity (COCO's formula) between the tracks'
   predicted poses and the detections' poses, over the keypoints both sides see.
 * :func:`appearance_distance`: ``(T, N)`` cosine distance of appearance features.
@@ -18,21 +18,10 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pgpg.matching import box_iou  # the one numpy box IoU: (T,4), (N,4) xyxy -> (T,N)
+
 #: Cost written for a forbidden pair (kept finite so the solver always has a solution).
 FORBIDDEN = 1e6
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` ``(T, 4)`` with every box in ``b`` ``(N, 4)``, xyxy image px -> ``(T, N)``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def pose_oks(track_keypoints: np.ndarray, track_visible: np.ndarray, det_keypoints: np.ndarray,
