@@ -21,6 +21,7 @@ from .distributed import resolve_device
 from .pipeline import PosePipeline, StageTimer
 from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
+from .tracking import PoseTracker
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
 
@@ -32,6 +33,22 @@ def read_image(image: ImageLike) -> np.ndarray:
             raise RMPEError(f"images must be (H, W, 3) uint8 BGR arrays, got {image.dtype} {image.shape}")
         return image
     return read_image_file(os.fspath(image))
+
+
+def assign_track_ids(tracker: PoseTracker, people: List[Person]) -> List[Person]:
+    """Run one frame's people (after pose NMS) through ``tracker`` and set their ``track_id``
+    (None for a person in no confirmed track); returns ``people``."""
+    if people:
+        kp = np.stack([np.asarray(p.keypoints, dtype=np.float64) for p in people])
+        boxes = np.stack([np.asarray(p.box, dtype=np.float64) for p in people])
+        scores = np.array([float(p.box_score) for p in people])
+        found = tracker.update(boxes, scores, kp[:, :, :2], kp[:, :, 2])
+    else:
+        found = tracker.update(np.zeros((0, 4)), np.zeros(0), np.zeros((0, len(tracker.sigmas), 2)),
+                               np.zeros((0, len(tracker.sigmas))))
+    for person, tid in zip(people, found):
+        person.track_id = int(tid) if tid >= 0 else None
+    return people
 
 
 class PoseEstimator:
@@ -81,6 +98,10 @@ class PoseEstimator:
         self.batch = cfg.inference.batch
         self.keypoint_set = cfg.data.keypoint_set()
 
+    def tracker(self) -> "PoseTracker":
+        """A new :class:`rmpe.tracking.PoseTracker` from this estimator's config (``tracking:``)."""
+        return PoseTracker.from_config(self.config)
+
     def predict(
         self, images: Union[ImageLike, Sequence[ImageLike]], image_ids: Optional[Sequence[Any]] = None
     ) -> Union[List[Person], List[List[Person]]]:
@@ -101,16 +122,19 @@ class PoseEstimator:
             out.extend(self.pipeline(frames[start:start + self.batch], image_ids[start:start + self.batch]))
         return out[0] if single else out
 
-    def predict_video(self, path: Union[str, int], queue_size: Optional[int] = None) -> Iterator[Tuple[int, List[Person]]]:
+    def predict_video(self, path: Union[str, int], queue_size: Optional[int] = None,
+                      track: bool = False) -> Iterator[Tuple[int, List[Person]]]:
         """Iterate over ``(frame_index, people)`` of a video file (or a webcam index).
 
         Frames are decoded on a background thread into a bounded queue and processed in
         batches of ``batch`` frames, so memory stays bounded for any video length.
+        With ``track=True`` every person gets :attr:`Person.track_id` (see :meth:`run`).
         """
-        for frame, people in self.run(VideoSource(path), queue_size):
+        for frame, people in self.run(VideoSource(path), queue_size, track=track):
             yield frame.index, people
 
-    def run(self, source: Any, queue_size: Optional[int] = None, ids: Any = None) -> Iterator[Tuple[Frame, List[Person]]]:
+    def run(self, source: Any, queue_size: Optional[int] = None, ids: Any = None,
+            track: bool = False) -> Iterator[Tuple[Frame, List[Person]]]:
         """Iterate over ``(frame, people)`` of a frame source (``rmpe.sources.VideoSource`` or ``ImageSource``).
 
         Args:
@@ -118,12 +142,20 @@ class PoseEstimator:
             queue_size: frames decoded ahead (default ``demo.queue_size``).
             ids: ``frame -> image id`` for file-based detectors (default: the frame index for
                 videos, the file name for images).
+            track: give every person a stable :attr:`Person.track_id` across the frames
+                (docs/tracking.md): after pose NMS, each frame's people go through one new
+                :class:`rmpe.tracking.PoseTracker` (settings from ``tracking:``), in frame order;
+                a person outside any confirmed track keeps ``track_id`` None.
         """
         ids = ids or (lambda f: f.index if f.name is None else f.name)
+        tracker = self.tracker() if track else None
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)
         try:
             for frames in batched(reader, self.batch):
                 people = self.pipeline([f.image for f in frames], [ids(f) for f in frames])
+                if tracker is not None:
+                    for found in people:
+                        assign_track_ids(tracker, found)
                 yield from zip(frames, people)
         finally:
             reader.close()

@@ -222,6 +222,8 @@ class DemoConfig:
     draw_threshold: float = setting(0.3, **PROBABILITY)  #: keypoints drawn above this score
     show_boxes: bool = False  #: draw detector boxes and person scores
     queue_size: int = setting(32, **AT_LEAST_ONE)  #: frames buffered between the reader, pipeline and writer threads
+    track: bool = False  #: track people across frames (--track): ids in the JSON, each person drawn in its id's colour
+    trails: int = setting(0, **NON_NEGATIVE)  #: with track, draw each id's last N centres as a trail (--trails N; 0: none)
 
 
 @dataclass

@@ -6,13 +6,20 @@ and return plain JSON-serialisable objects.
 * ``alphapose``: a list with one entry per person: ``image_id`` (the frame's file name, or
   ``"<frame>.jpg"`` for video frames, as AlphaPose writes them), ``category_id`` 1,
   ``keypoints`` flat ``[x, y, score] * K``, ``score``, ``box`` ``[x, y, w, h]``, ``idx``
-  (the person's index within the frame, as a one-element list).
+  (the person's index within the frame, as a one-element list; with tracking the person's
+  track id instead, as AlphaPose's pose-tracking output writes it).
 * ``coco``: COCO keypoint results: ``image_id`` (an int: the COCO id, or the frame index),
-  ``category_id`` 1, flat ``keypoints`` ``[x, y, score] * K``, ``score``. For images named
-  like COCO's ``000000000785.jpg`` (or ``COCO_val2014_000000000192.jpg``) the id is that number.
+  ``category_id`` 1, flat ``keypoints`` ``[x, y, score] * K``, ``score``; with tracking also ``track_id``. For images named like COCO's ``000000000785.jpg``
+  (or ``COCO_val2014_000000000192.jpg``) the id is that number.
 * ``openpose``: one object per frame, ``{"frame": i, "version": 1.3, "people": [...]}`` with
   ``pose_keypoints_2d`` in OpenPose's 18-joint COCO order (a neck joint added at the
-  shoulders' midpoint) and empty face/hand lists.
+  shoulders' midpoint) and empty face/hand lists; ``person_id`` is ``[-1]`` as OpenPose
+  writes it, or ``[track id]`` with tracking.
+
+Tracking: a person whose :attr:`~rmpe.structures.Person.track_id` is set carries it (see
+docs/tracking.md); a tracked person outside any confirmed track (``track_id`` None) gets
+``idx`` ``[-1]``, ``track_id`` ``-1`` and ``person_id`` ``[-1]``. A frame neither marked ``tracked``
+nor with any track id is written exactly as without tracking.
 """
 from __future__ import annotations
 
@@ -57,8 +64,18 @@ def coco_image_id(frame: FrameResult) -> int:
     return int(frame.index)
 
 
+def _tracked(frame: FrameResult) -> bool:
+    """Whether the frame comes from a tracked run (marked so, or some person has a track id)."""
+    return frame.tracked or any(p.track_id is not None for p in frame.people)
+
+
+def _track_id(person) -> int:
+    return -1 if person.track_id is None else int(person.track_id)
+
+
 def to_alphapose(frame: FrameResult) -> List[Dict[str, Any]]:
     name = frame_name(frame)
+    tracked = _tracked(frame)
     return [
         {
             "image_id": name,
@@ -66,7 +83,7 @@ def to_alphapose(frame: FrameResult) -> List[Dict[str, Any]]:
             "keypoints": _flat(p.keypoints),
             "score": round(float(p.score), 5),
             "box": _xywh(p.box),
-            "idx": [i],
+            "idx": [_track_id(p) if tracked else i],
         }
         for i, p in enumerate(frame.people)
     ]
@@ -74,10 +91,14 @@ def to_alphapose(frame: FrameResult) -> List[Dict[str, Any]]:
 
 def to_coco(frame: FrameResult) -> List[Dict[str, Any]]:
     image_id = coco_image_id(frame)
-    return [
-        {"image_id": image_id, "category_id": 1, "keypoints": _flat(p.keypoints), "score": round(float(p.score), 5)}
-        for p in frame.people
-    ]
+    tracked = _tracked(frame)
+    out = []
+    for p in frame.people:
+        rec = {"image_id": image_id, "category_id": 1, "keypoints": _flat(p.keypoints), "score": round(float(p.score), 5)}
+        if tracked:
+            rec["track_id"] = _track_id(p)
+        out.append(rec)
+    return out
 
 
 def coco17_to_openpose18(keypoints: np.ndarray) -> np.ndarray:
@@ -101,7 +122,7 @@ def to_openpose(frame: FrameResult) -> Dict[str, Any]:
             raise ValueError("the OpenPose layout needs COCO-17 keypoints")
         people.append(
             {
-                "person_id": [-1],
+                "person_id": [_track_id(p)],
                 "pose_keypoints_2d": _flat(coco17_to_openpose18(p.keypoints)),
                 "face_keypoints_2d": [],
                 "hand_left_keypoints_2d": [],

@@ -21,7 +21,7 @@ import cv2
 
 from .errors import RMPEError
 from .io import atomic_open
-from .render import draw_people
+from .render import Trails, draw_people
 from .results_io import IncrementalResults
 from .sources import Frame, opencv_quiet
 from .structures import FrameResult, Person
@@ -61,6 +61,9 @@ class OutputWorker:
         fps, size: video frame rate and (W, H).
         threshold: keypoints drawn above this score; ``show_boxes`` draws detector boxes.
         skeleton: limb index pairs to draw.
+        tracked: the people carry track ids (``--track``): the JSON records carry them and each
+            person is drawn in the colour of its id.
+        trails: with ``tracked``, draw the last ``trails`` centres of each id as a line (0: none).
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class OutputWorker:
         show_boxes: bool = False,
         skeleton: Optional[Sequence[Tuple[int, int]]] = None,
         queue_size: int = 32,
+        tracked: bool = False,
+        trails: int = 0,
     ) -> None:
         self.video = None
         self.video_path = video_path
@@ -98,6 +103,10 @@ class OutputWorker:
         self.draw_kwargs = {"threshold": threshold, "show_boxes": show_boxes}
         if skeleton is not None:
             self.draw_kwargs["skeleton"] = skeleton
+        self.tracked = tracked
+        if tracked:
+            self.draw_kwargs["color_by_id"] = True
+        self.trails = Trails(trails, threshold) if tracked and trails > 0 else None
         self.render = self.video is not None or image_dir is not None or image_file is not None
         self.queue: "queue.Queue" = queue.Queue(maxsize=max(1, queue_size))
         self.error: Optional[BaseException] = None
@@ -113,9 +122,13 @@ class OutputWorker:
 
     def _write_one(self, frame: Frame, people: List[Person], image_id) -> None:
         if self.results is not None:
-            self.results.write(FrameResult(frame.index, people, image_id=image_id, name=frame.name))
+            self.results.write(FrameResult(frame.index, people, image_id=image_id, name=frame.name,
+                                           tracked=self.tracked))
         if self.render:
-            canvas = draw_people(frame.image.copy(), people, **self.draw_kwargs)
+            canvas = frame.image.copy()
+            if self.trails is not None:
+                self.trails.draw(canvas, people)
+            canvas = draw_people(canvas, people, **self.draw_kwargs)
             if self.video is not None:
                 if self.size is not None and (canvas.shape[1], canvas.shape[0]) != tuple(self.size):
                     canvas = cv2.resize(canvas, tuple(self.size))

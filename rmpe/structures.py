@@ -18,6 +18,8 @@ class Person:
             NMS; see :class:`rmpe.config.EvalConfig` for the other rankings).
         box_score: the detector's confidence for ``box``.
         merged: input proposal indices merged into this person by pose NMS.
+        track_id: the person's id across video frames when tracking is on (docs/tracking.md);
+            None without tracking, or for a person not (yet) in a confirmed track.
     """
 
     keypoints: np.ndarray
@@ -25,6 +27,7 @@ class Person:
     score: float
     box_score: float = 1.0
     merged: List[int] = field(default_factory=list)
+    track_id: Optional[int] = None
 
     @property
     def xy(self) -> np.ndarray:
@@ -37,12 +40,15 @@ class Person:
         return self.keypoints[:, 2]
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
+        out: Dict[str, Any] = {
             "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 5),
             "box_score": round(float(self.box_score), 5),
         }
+        if self.track_id is not None:
+            out["track_id"] = int(self.track_id)
+        return out
 
 
 @dataclass
@@ -53,3 +59,5 @@ class FrameResult:
     people: List[Person]
     image_id: Optional[Any] = None
     name: Optional[str] = None
+    #: the people come from a tracked run: the output formats carry their track ids
+    tracked: bool = False

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw keypoints above this score, 0 to 1 (default demo.draw_threshold)")
     p.add_argument("--show-boxes", action=argparse.BooleanOptionalAction, default=None,
                    help="draw detector boxes and person scores (default demo.show_boxes)")
+    p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
+                   help="track people across frames (after pose NMS): ids in the JSON (idx / track_id / person_id) "
+                        "and each person drawn in its id's colour (default demo.track)")
+    p.add_argument("--trails", type=int, default=None, metavar="N",
+                   help="with --track, draw each id's last N centres as a trail (0: none; default demo.trails)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (at least 1)")
     p.add_argument("--profile", action="store_true", help="print per-stage times at the end")
     add_config_args(p)
@@ -77,6 +82,8 @@ def _check_flags(args) -> None:
     """Out-of-range numbers on the command line: one line, before anything runs."""
     if args.max_frames is not None and args.max_frames < 1:
         raise RMPEError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.trails is not None and args.trails < 0:
+        raise RMPEError(f"--trails must be 0 or more, got {args.trails}")
     if args.threshold is not None and not (math.isfinite(args.threshold) and 0.0 <= args.threshold <= 1.0):
         raise RMPEError(f"--threshold must be a number between 0 and 1, got {args.threshold}")
 
@@ -216,6 +223,8 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
     frames = itertools.islice(source, args.max_frames) if args.max_frames is not None else source
     frames_done = 0
     people_total = 0
+    track = cfg.demo.track if args.track is None else args.track
+    trails = cfg.demo.trails if args.trails is None else args.trails
     # From here SIGINT and SIGTERM only ask to stop: the frame in hand is written, then the
     # outputs are closed as at the end of the input.
     with StopSignals() as stop:
@@ -231,10 +240,12 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
             show_boxes=cfg.demo.show_boxes if args.show_boxes is None else args.show_boxes,
             skeleton=est.keypoint_set.skeleton or None,
             queue_size=cfg.demo.queue_size,
+            tracked=track,
+            trails=trails,
         )
         bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True, desc="rmpe-demo")
         start = time.perf_counter()
-        results = est.run(frames)
+        results = est.run(frames, track=track)
         try:
             for frame, people in results:
                 # the image id is the input's (frame index or file name), whatever --out is called

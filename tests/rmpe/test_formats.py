@@ -65,3 +65,64 @@ def test_partial_with_torn_last_line(tmp_path):
     p = tmp_path / "x.partial.jsonl"
     p.write_text('{"frame": 0, "records": []}\n{"frame": 1, "rec')
     assert [l["frame"] for l in read_partial(str(p))] == [0]
+
+
+def _fixed_person(x, track_id=None):
+    kp = np.zeros((17, 3), np.float32)
+    kp[:, 0], kp[:, 1], kp[:, 2] = x + np.arange(17), 50 + 2 * np.arange(17), 0.5
+    return Person(keypoints=kp, box=np.array([x, 40, x + 30, 120], np.float32), score=1.5, box_score=0.9,
+                  track_id=track_id)
+
+
+def _expected_keypoints(x):
+    return [v for j in range(17) for v in (float(x + j), float(50 + 2 * j), 0.5)]
+
+
+def test_records_without_tracking_are_unchanged():
+    """Today's exact records: no track field anywhere, idx the index, person_id -1."""
+    frame = FrameResult(index=2, people=[_fixed_person(10), _fixed_person(60)])
+    assert frame_records(frame, "alphapose") == [
+        {"image_id": "2.jpg", "category_id": 1, "keypoints": _expected_keypoints(10), "score": 1.5,
+         "box": [10.0, 40.0, 30.0, 80.0], "idx": [0]},
+        {"image_id": "2.jpg", "category_id": 1, "keypoints": _expected_keypoints(60), "score": 1.5,
+         "box": [60.0, 40.0, 30.0, 80.0], "idx": [1]},
+    ]
+    assert frame_records(frame, "coco") == [
+        {"image_id": 2, "category_id": 1, "keypoints": _expected_keypoints(10), "score": 1.5},
+        {"image_id": 2, "category_id": 1, "keypoints": _expected_keypoints(60), "score": 1.5},
+    ]
+    (op,) = frame_records(frame, "openpose")
+    assert [p["person_id"] for p in op["people"]] == [[-1], [-1]]
+    assert json.dumps(frame_records(frame, "coco")) == json.dumps(
+        [{"image_id": 2, "category_id": 1, "keypoints": _expected_keypoints(x), "score": 1.5} for x in (10, 60)])
+
+
+def test_records_with_track_ids():
+    """AlphaPose's tracking output puts the id in idx; COCO gets track_id; OpenPose person_id.
+    A person outside any confirmed track (None) is written as -1 in a tracked frame."""
+    frame = FrameResult(index=2, people=[_fixed_person(10, 7), _fixed_person(60, None), _fixed_person(90, 3)],
+                        tracked=True)
+    ap = frame_records(frame, "alphapose")
+    assert [r["idx"] for r in ap] == [[7], [-1], [3]]
+    assert ap[0] == {"image_id": "2.jpg", "category_id": 1, "keypoints": _expected_keypoints(10), "score": 1.5,
+                     "box": [10.0, 40.0, 30.0, 80.0], "idx": [7]}
+    assert frame_records(frame, "coco") == [
+        {"image_id": 2, "category_id": 1, "keypoints": _expected_keypoints(x), "score": 1.5, "track_id": t}
+        for x, t in ((10, 7), (60, -1), (90, 3))
+    ]
+    (op,) = frame_records(frame, "openpose")
+    assert [p["person_id"] for p in op["people"]] == [[7], [-1], [3]]
+    # a tracked frame where nobody is confirmed yet still carries the field
+    early = FrameResult(index=0, people=[_fixed_person(10)], tracked=True)
+    assert frame_records(early, "coco")[0]["track_id"] == -1
+    assert frame_records(early, "alphapose")[0]["idx"] == [-1]
+
+
+def test_incremental_results_carry_track_ids(tmp_path):
+    res = IncrementalResults(str(tmp_path / "t.json"), "coco")
+    res.write(FrameResult(0, [_fixed_person(10, 1), _fixed_person(60, 2)], tracked=True))
+    res.write(FrameResult(1, [_fixed_person(12, 1)], tracked=True))
+    lines = list(read_partial(res.partial))
+    assert [[r["track_id"] for r in l["records"]] for l in lines] == [[1, 2], [1]]
+    res.finalize()
+    assert [r["track_id"] for r in json.loads((tmp_path / "t.json").read_text())] == [1, 2, 1]
