@@ -251,14 +251,6 @@ def metrics_path(results_path: str) -> str:
     return root + ".metrics" + (ext or ".json")
 
 
-def write_results_and_metrics(results: List[Dict[str, Any]], out: str, metrics: Dict[str, Any]) -> str:
-    """Write the results to ``out`` and the metrics beside it (both atomically); returns the metrics path."""
-    write_results(results, out)
-    path = metrics_path(out)
-    atomic_write_json(path, metrics, indent=2)
-    return path
-
-
 def write_results(results: List[Dict[str, Any]], out: str) -> None:
     """Write the results to ``out`` (atomically) and remove an older ``<out>.metrics.json``.
 
