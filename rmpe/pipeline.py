@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 
+from pose_nms.parametric import MAX_SCORE_WEIGHT  # the one home of the pose-NMS person score weight
+
 from .crop import frames_to_tensor
 from .distributed import resolve_device
 from .errors import RMPEError
@@ -73,7 +75,7 @@ def person_scores(mode: str, kp_scores: torch.Tensor, box_scores: torch.Tensor, 
         kp_scores: (P,K); box_scores: (P,).
     """
     if mode == "pose_nms":
-        return kp_scores.mean(-1) + box_scores + 1.25 * kp_scores.amax(-1)
+        return kp_scores.mean(-1) + box_scores + MAX_SCORE_WEIGHT * kp_scores.amax(-1)
     if mode == "box":
         return box_scores.clone()
     if mode == "box_x_keypoints":
