@@ -20,7 +20,17 @@ setup(
         "pyyaml>=6.0",
         "tqdm>=4.64",
     ],
-    extras_require={"dev": ["pytest>=7.4"]},
+    extras_require={
+        # rmpe-export and the onnxruntime / OpenVINO backends (onnxscript: torch's ONNX exporter needs it).
+        "export": ["onnx>=1.15", "onnxscript>=0.1", "onnxruntime>=1.17", "openvino>=2024.0"],
+        # TensorRT engines: only where an NVIDIA GPU is present.
+        "tensorrt": ["tensorrt>=10.0"],
+        # Tracking evaluation: HOTA with TrackEval, IDF1 / MOTA cross-checked with motmetrics.
+        "track": ["trackeval>=1.3", "motmetrics>=1.4"],
+        # Tests and the CPU extras, so CI runs their tests instead of skipping them.
+        "dev": ["pytest>=7.4", "onnx>=1.15", "onnxscript>=0.1", "onnxruntime>=1.17", "openvino>=2024.0",
+                "trackeval>=1.3", "motmetrics>=1.4"],
+    },
     entry_points={
         "console_scripts": [
             "rmpe-demo=rmpe.cli.demo:main",
