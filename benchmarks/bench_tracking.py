@@ -17,7 +17,8 @@ ultralytics' default), with a pose per detection from a stand-in for a real SPPE
 
 The trackers:
 
-* ``rmpe``: ``rmpe.tracking.PoseTracker`` with the ``tracking:`` defaults (boxes, scores, poses);
+* ``rmpe``: ``rmpe.tracking.PoseTracker`` with the ``tracking:`` defaults and ``frame_rate`` set to
+  the video's (as ``rmpe-eval --track`` does), on boxes, scores and poses;
 * ``bytetrack`` / ``botsort``: ultralytics' own classes with their shipped YAML settings
   (``cfg/trackers/*.yaml``), boxes and scores only (they use no poses); BoT-SORT without ReID
   and with ``gmc_method: none`` (the synthetic camera does not move, and no frames are passed);
@@ -220,12 +221,12 @@ class Ultralytics:
 
 
 class Rmpe:
-    """rmpe's PoseTracker with the ``tracking:`` defaults."""
+    """rmpe's PoseTracker with the ``tracking:`` defaults and the video's frame rate (``tracking.frame_rate``)."""
 
-    def __init__(self):
+    def __init__(self, frame_rate: float = 0.0):
         from rmpe.config import TrackingConfig
 
-        self.tracker = PoseTracker.from_config(TrackingConfig())
+        self.tracker = PoseTracker.from_config(TrackingConfig(), frame_rate=frame_rate)
 
     def reset(self) -> None:
         self.tracker.reset()
@@ -276,9 +277,9 @@ def ceiling_ids(boxes: np.ndarray, gt: TrackFrame, threshold: float = 0.5) -> np
     return ids
 
 
-def build(name: str):
+def build(name: str, frame_rate: float = 0.0):
     if name == "rmpe":
-        return Rmpe()
+        return Rmpe(frame_rate)
     if name in ("bytetrack", "botsort"):
         return Ultralytics(name)
     if name == "iou":
@@ -286,14 +287,14 @@ def build(name: str):
     raise ValueError(name)
 
 
-def run_tracker(name: str, frames, poses: bool):
+def run_tracker(name: str, frames, poses: bool, frame_rate: float):
     """Scores of one tracker on one prepared video."""
     preds = []
     if name == "ceiling":
         for gt, db, ds, kps, ks in frames:
             preds.append(TrackFrame(ceiling_ids(db, gt), db, np.concatenate([kps, ks[..., None]], axis=2)))
     else:
-        tracker = build(name)
+        tracker = build(name, frame_rate)
         for gt, db, ds, kps, ks in frames:
             ids = tracker.update(db, ds, kps, ks)
             preds.append(TrackFrame(ids, db, np.concatenate([kps, ks[..., None]], axis=2)))
@@ -331,7 +332,7 @@ def cost_stream(n: int, frames: int, template: np.ndarray, seed: int = 0):
 
 def time_tracker(name: str, stream, warmup: int = 10) -> float:
     """Mean ms per ``update`` after ``warmup`` frames."""
-    tracker = build(name)
+    tracker = build(name, 30.0)
     times = []
     for t, (boxes, scores, kp, ks) in enumerate(stream):
         t0 = time.perf_counter()
@@ -352,6 +353,7 @@ def _cell(key: str, value) -> str:
 
 
 def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
+    columns = [c for c in COLUMNS if c != "pose_HOTA" or not args.no_poses]
     lines = ["## Tracking (`benchmarks/bench_tracking.py`)", ""]
     lines.append(f"Command: `python benchmarks/bench_tracking.py {' '.join(args.argv)}`".rstrip() + "  ")
     lines.append(f"Machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
@@ -366,11 +368,11 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
     for sc in scenarios:
         lines.append(f"**{sc}**")
         lines.append("")
-        lines.append("| tracker | " + " | ".join(COLUMNS) + " |")
-        lines.append("|---|" + "---:|" * len(COLUMNS))
+        lines.append("| tracker | " + " | ".join(columns) + " |")
+        lines.append("|---|" + "---:|" * len(columns))
         for tr in trackers:
             rows = [results[sc][s][tr] for s in seeds]
-            cells = [_cell(c, float(np.median([r[c] for r in rows]))) for c in COLUMNS]
+            cells = [_cell(c, float(np.median([r[c] for r in rows]))) for c in columns]
             lines.append(f"| {tr} | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("Per seed (HOTA / IDF1 / ID switches on boxes):")
@@ -461,7 +463,7 @@ def main(argv=None) -> int:
                         b, kp = gt.boxes[0], gt.keypoints[0]
                         template = (kp[:, :2] - b[:2]) / np.maximum(b[2:] - b[:2], 1e-6)
                         break
-            results[sc][seed] = {tr: run_tracker(tr, frames, not args.no_poses) for tr in trackers}
+            results[sc][seed] = {tr: run_tracker(tr, frames, not args.no_poses, args.fps) for tr in trackers}
             row = "  ".join(f"{tr} {results[sc][seed][tr]['HOTA']:.3f}/{results[sc][seed][tr]['IDF1']:.3f}/"
                             f"{results[sc][seed][tr]['IDSW']}" for tr in trackers)
             print(f"{sc} seed {seed} ({time.perf_counter() - t0:.1f} s): {row}", file=sys.stderr)

@@ -238,7 +238,7 @@ class TrackingConfig:
     #: detections below this are ignored; those in [low_score, high_score) only continue tracks seen in the previous frame (stage 2)
     low_score: float = setting(0.1, **PROBABILITY)
     new_track_score: float = setting(0.6, **PROBABILITY)  #: an unmatched detection starts a track only at this score or above
-    match_cost: float = setting(0.8, **PROBABILITY)  #: stage-1 gate: a track and a detection costing more are never matched
+    match_cost: float = setting(0.9, **PROBABILITY)  #: stage-1 gate: a track and a detection costing more are never matched
     low_match_cost: float = setting(0.5, **PROBABILITY)  #: stage-2 gate, for low-score detections
     oks_weight: float = setting(1.0, **NON_NEGATIVE)  #: weight of 1 - OKS (predicted pose vs detected pose, COCO sigmas) in the cost
     iou_weight: float = setting(0.5, **NON_NEGATIVE)  #: weight of 1 - IoU (predicted box vs detected box) in the cost
@@ -252,8 +252,11 @@ class TrackingConfig:
     min_hits: int = setting(2, **AT_LEAST_ONE)  #: consecutive matched frames before a new track gets an id (the first frame: at once)
     max_lost: int = setting(30, **NON_NEGATIVE)  #: frames a track survives unseen (predicting, re-identifiable) before it is deleted
     appearance_momentum: float = setting(0.9, **PROBABILITY)  #: a track's feature becomes m x old + (1 - m) x new after each match
-    position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame, as a fraction of the person's height
-    velocity_noise: float = setting(0.00625, **POSITIVE)  #: Kalman velocity noise per frame, as a fraction of the person's height
+    position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame (process and measurement), as a fraction of the person's height
+    #: Kalman velocity noise per frame at 30 fps, as a fraction of the person's height (x 30 / frame_rate at other rates)
+    velocity_noise: float = setting(0.00625, **POSITIVE)
+    #: frames per second of the video (0: the video's own rate where the caller knows it, else 30); the velocity noise scales with 30 / frame_rate
+    frame_rate: float = setting(0.0, **NON_NEGATIVE)
 
 
 @dataclass

@@ -118,15 +118,37 @@ def _tracking(args: argparse.Namespace, cfg: Any) -> bool:
     return bool(ann) and os.path.isfile(ann) and has_track_annotations(ann)
 
 
+def _frame_rate(args: argparse.Namespace, cfg: Any) -> float:
+    """The video's frame rate for ``tracking.frame_rate: 0``: the ``--video`` file's, else the annotation
+    file's ``info.fps`` (rmpe-synth writes it), else 0 (the tracker then assumes 30)."""
+    if args.video is not None:
+        from ..sources import VideoSource
+
+        source = VideoSource(args.video)
+        source.cap.release()
+        return float(source.fps)
+    from ..io import read_json
+
+    info = read_json(args.ann or cfg.data.val_ann, "annotation file").get("info") or {}
+    fps = info.get("fps") if isinstance(info, dict) else None
+    return float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else 0.0
+
+
 def _run_tracking(args: argparse.Namespace, cfg: Any, out: str, common: dict) -> dict:
     from ..api import assign_track_ids
     from ..eval_runner import evaluate_tracking_model, format_tracking
     from ..evaluation import format_stats
     from ..tracking import PoseTracker
 
-    tracker = PoseTracker.from_config(cfg)
-    metrics = evaluate_tracking_model(cfg, track_step=lambda people: assign_track_ids(tracker, people), out=out,
-                                      video=args.video, **common)
+    trackers: list = []  # built at the first frame, once every input has been checked
+
+    def step(people: list) -> None:
+        if not trackers:
+            rate = cfg.tracking.frame_rate or _frame_rate(args, cfg)
+            trackers.append(PoseTracker.from_config(cfg, frame_rate=rate))
+        assign_track_ids(trackers[0], people)
+
+    metrics = evaluate_tracking_model(cfg, track_step=step, out=out, video=args.video, **common)
     print(format_stats(metrics["stats"]))
     print(format_tracking(metrics["tracking"]))
     return metrics
