@@ -26,7 +26,10 @@ The trackers:
   the still-unclaimed previous-frame track with the highest box IoU above 0.3, else a new id;
 * ``ceiling``: every detection labelled with the true person its box overlaps most (IoU >= 0.5;
   per frame and person only the best-overlapping detection), the best any tracker could do
-  with these detections.
+  with these detections;
+* ``ceiling_runs``: the same, but a person who leaves the frame and comes back is a new label
+  (one label per visible run): the best a tracker without appearance could do, since nothing
+  but appearance tells who walks back in.
 
 All trackers are scored on the detection boxes that carry their ids (HOTA, DetA, AssA by
 TrackEval; IDF1, MOTA, ID switches), so only the ids differ between rows; the pose HOTA uses the
@@ -70,7 +73,7 @@ from rmpe.tracking.metrics import TrackFrame, evaluate_boxes, evaluate_poses  # 
 
 SIGMAS = np.asarray(COCO_SIGMAS, np.float64)
 K = len(SIGMAS)
-TRACKERS = ("rmpe", "bytetrack", "botsort", "iou", "ceiling")
+TRACKERS = ("rmpe", "bytetrack", "botsort", "iou", "ceiling", "ceiling_runs")
 NMS_IOU = 0.7
 
 
@@ -290,9 +293,18 @@ def build(name: str, frame_rate: float = 0.0):
 def run_tracker(name: str, frames, poses: bool, frame_rate: float):
     """Scores of one tracker on one prepared video."""
     preds = []
-    if name == "ceiling":
+    if name in ("ceiling", "ceiling_runs"):
+        run: Dict[int, int] = {}  # person -> visible-run number
+        present: set = set()
         for gt, db, ds, kps, ks in frames:
-            preds.append(TrackFrame(ceiling_ids(db, gt), db, np.concatenate([kps, ks[..., None]], axis=2)))
+            ids = ceiling_ids(db, gt)
+            if name == "ceiling_runs":
+                now = {int(i) for i in gt.ids}
+                for i in now - present:
+                    run[i] = run.get(i, -1) + 1
+                present = now
+                ids = np.where(ids >= 0, ids * 1000 + np.array([run.get(int(i), 0) for i in ids]), -1)
+            preds.append(TrackFrame(ids, db, np.concatenate([kps, ks[..., None]], axis=2)))
     else:
         tracker = build(name, frame_rate)
         for gt, db, ds, kps, ks in frames:
@@ -387,7 +399,7 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
             lines.append(f"| {sc} | {s} | " + " | ".join(cells) + " |")
     lines.append("")
     if costs:
-        names = [t for t in trackers if t != "ceiling"]
+        names = [t for t in trackers if not t.startswith("ceiling")]
         lines.append(f"Tracker cost, CPU ms per frame (`update`, thread CPU time, mean over {args.cost_frames} "
                      f"frames after 10, {args.threads} thread; N people + 10 % duplicates, 1920x1080):")
         lines.append("")
@@ -471,7 +483,7 @@ def main(argv=None) -> int:
     costs: Dict[int, Dict[str, float]] = {}
     for n in [int(v) for v in args.cost_people.split(",") if v]:
         stream = cost_stream(n, args.cost_frames + 10, template if template is not None else np.zeros((K, 2)) + 0.5)
-        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if tr != "ceiling"}
+        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if not tr.startswith("ceiling")}
         print(f"cost at {n} people: " + "  ".join(f"{t} {v:.2f} ms" for t, v in costs[n].items()), file=sys.stderr)
     text = report(results, scenarios, seeds, trackers, costs, args, load)
     print(text)
