@@ -15,6 +15,9 @@ from typing import List, Literal, Tuple
 
 from ...errors import RMPEError
 
+#: Motion scenarios of the synthetic videos (:mod:`rmpe.data.synthetic.scenarios`).
+VIDEO_SCENARIOS: Tuple[str, ...] = ("lanes", "crossing", "crowd")
+
 #: Posture families, in the order of :class:`PoseFamilyWeights`.
 POSE_FAMILIES: Tuple[str, ...] = (
     "standing", "walking", "arms_raised", "sitting", "bending", "lying", "partial",
