@@ -20,7 +20,7 @@ from .background import add_grain, make_background
 from .body import body_points, project
 from .coco import VIDEO_DESCRIPTION, annotation_record, detection_records, image_record, write_coco_files
 from .config import SyntheticConfig
-from .detector import simulate_detections
+from .detector import VideoDetector
 from .files import check_seed, encode_image, resolve_config, write_bytes
 from .scenarios import SCENARIOS, cast_motion, frame_pose, plan_cast
 from .scene import render_people
@@ -59,7 +59,8 @@ def generate_video(
             ``detections.json``).
         seconds: duration; the video has ``round(seconds * fps)`` frames.
         seed: video seed (cast and background from ``[seed, 0, 2]``, frame ``t``'s grain from
-            ``[seed, t, 3]``, its detections from ``[seed, t, 1]``).
+            ``[seed, t, 3]``, the detector's false-positive sites from ``[seed, 0, 4]`` and its
+            frame ``t`` draws from ``[seed, t, 1]``).
         fps: frame rate (default ``config.fps``).
         size: (width, height) in px; None keeps ``config.size`` (default 640x480).
         config: world settings (defaults: :class:`SyntheticConfig`).
@@ -109,6 +110,8 @@ def generate_video(
     times = np.arange(num_frames) / fps
     xs, thetas, gaits, drives = cast_motion(cast, times)
     order = np.argsort(cast.feet_y, kind="stable")
+    detector = VideoDetector((w, h), clutter_boxes, limb_like, config.detector,
+                             rng=np.random.default_rng([int(seed), 0, 4]))
 
     tmp_video = os.path.join(os.path.dirname(video_path), f".{os.path.basename(video_path)}.{os.getpid()}.partial.mp4")
     writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
@@ -136,8 +139,7 @@ def generate_video(
             images.append(image_record(t, name, w, h, frame_index=t, video=video_name))
             for p in people:
                 annotations.append(annotation_record(p, len(annotations) + 1, t, config.segmentation, track_id=p["index"]))
-            dets = simulate_detections(np.random.default_rng([int(seed), t, 1]), people, (w, h),
-                                       clutter_boxes, limb_like, config.detector)
+            dets = detector(np.random.default_rng([int(seed), t, 1]), people)
             detections.extend(detection_records(dets, t))
         writer.release()
         os.replace(tmp_video, video_path)
