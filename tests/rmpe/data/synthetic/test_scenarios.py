@@ -23,8 +23,10 @@ def _tracks(summary):
 
 
 def _centre_x(ann):
-    """Mean x of the annotated keypoints (hidden ones included: they keep their position)."""
+    """Mean x of the annotated keypoints (hidden ones included: they keep their position), else the box centre."""
     kp = np.array(ann["keypoints"], float).reshape(17, 3)
+    if not np.any(kp[:, 2] > 0):
+        return ann["bbox"][0] + 0.5 * ann["bbox"][2]
     return kp[kp[:, 2] > 0, 0].mean()
 
 
