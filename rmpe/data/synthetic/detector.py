@@ -224,8 +224,9 @@ def _switch(rng: np.random.Generator, on: np.ndarray, rate: float, run: float) -
         ``rate / (run (1 - rate))`` (clipped to 1), so ``rate`` is the long-run fraction on.
     """
     u = rng.random(len(on))
-    start = rate / (run * (1.0 - rate)) if rate < 1.0 else 1.0
-    return np.where(on, u >= 1.0 / run, u < min(start, 1.0))
+    if rate >= 1.0:
+        return np.ones(len(on), bool)
+    return np.where(on, u >= 1.0 / run, u < min(rate / (run * (1.0 - rate)), 1.0))
 
 
 class VideoDetector:
