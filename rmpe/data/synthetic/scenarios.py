@@ -30,7 +30,7 @@ Arrays are over N people unless a shape says otherwise; x is in image px.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -71,8 +71,8 @@ class VideoCast:
     arm_amp: np.ndarray
     elbow: np.ndarray  #: (N, 2) base elbow bend
     pelvis_drop: np.ndarray  #: soles-to-pelvis height of the neutral pose, px
-    rho: np.ndarray = None  #: wave shape: 0 a sine, else a rounded triangle wave of this sharpness
-    group: np.ndarray = None  #: (N,) int: the walking group (lanes: each person its own)
+    rho: Optional[np.ndarray] = None  #: wave shape: 0 a sine, else a rounded triangle wave of this sharpness
+    group: Optional[np.ndarray] = None  #: (N,) int: the walking group (lanes: each person its own)
 
     def __post_init__(self) -> None:
         n = len(self.heights)
@@ -187,7 +187,7 @@ def _plan_groups(
     step = rng.uniform(0.03, 0.08, n) * band_h[group] / k  # rows between consecutive members
     step[member == 0] = 0.0
     offset = np.zeros(n)
-    for i in range(n):  # cumulative offset within the group
+    for i in range(n):  # cumulative offset within the group (scene setup, a few dozen people)
         offset[i] = step[i] + (offset[i - 1] if member[i] > 0 else 0.0)
     feet_y = np.minimum(band_y[group] - offset, 0.99 * h)
     heights = np.maximum(k * (feet_y - horizon), 8.0)

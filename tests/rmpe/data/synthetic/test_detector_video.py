@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from rmpe.data.synthetic import SimulatedDetectorConfig, VideoDetector, simulate_detections
 from rmpe.data.synthetic.detector import KIND_DUPLICATE, KIND_FALSE_POSITIVE, KIND_PERSON
