@@ -648,7 +648,9 @@ def evaluate_tracking_model(
         config: the experiment config (``tracking:`` too).
         track_step: called with each frame's list of :class:`rmpe.structures.Person`, in frame order
             (frames without people too); sets their ``track_id`` (``rmpe.api.assign_track_ids`` with
-            one new tracker).
+            one new tracker, and the smoother with ``tracking.smooth``). With ``tracking.appearance``
+            the people carry their SPPE features (:attr:`Person.feature`) for it, as in
+            ``PoseEstimator.run``.
         out: results JSON (COCO records with ``track_id``; metrics to ``<out>.metrics.json``).
         video: read the frames from this video file (frame t = the image with ``frame_index`` t)
             instead of the image folder.
@@ -676,6 +678,8 @@ def evaluate_tracking_model(
         raise RMPEError("tracking evaluation runs the frames in order in one process; start it without torchrun")
     for note in [*notes, *setup.notes]:
         log(note)
+    # as PoseEstimator.run with track=True: the SPPE's pooled features go to the tracker (tracking.appearance)
+    setup.pipeline.features = bool(config.tracking.appearance)
     max_images = inputs.get("max_images")
     ids = truth.ids[:max_images] if max_images else list(truth.ids)
     k = int(config.model.num_keypoints)

@@ -139,14 +139,17 @@ def _run_tracking(args: argparse.Namespace, cfg: Any, out: str, common: dict) ->
     from ..eval_runner import evaluate_tracking_model, format_tracking
     from ..evaluation import format_stats
     from ..tracking import PoseTracker
+    from ..tracking.smoothing import KeypointSmoother
 
-    trackers: list = []  # built at the first frame, once every input has been checked
+    state: dict = {"frame": 0}  # the tracker is built at the first frame, once every input has been checked
 
     def step(people: list) -> None:
-        if not trackers:
+        if "tracker" not in state:
             rate = cfg.tracking.frame_rate or _frame_rate(args, cfg)
-            trackers.append(PoseTracker.from_config(cfg, frame_rate=rate))
-        assign_track_ids(trackers[0], people)
+            state["tracker"] = PoseTracker.from_config(cfg, frame_rate=rate)
+            state["smoother"] = KeypointSmoother.from_config(cfg, rate or 30.0) if cfg.tracking.smooth else None
+        assign_track_ids(state["tracker"], people, state["smoother"], state["frame"])
+        state["frame"] += 1
 
     metrics = evaluate_tracking_model(cfg, track_step=step, out=out, video=args.video, **common)
     print(format_stats(metrics["stats"]))

@@ -22,8 +22,10 @@ def _args(*argv):
 
 
 def _common(cfg, folder, tmp_path, *extra):
+    # the oracle stands in for the model and has no backbone features to give the tracker
     return ("--config", str(cfg), "--ann", str(folder / "annotations.json"), "--boxes", "gt", "--device", "cpu",
-            "--quiet", "--nms", "none", "--out", str(tmp_path / "res.json"), *extra)
+            "--quiet", "--nms", "none", "--out", str(tmp_path / "res.json"), "--set", "tracking.appearance=false",
+            *extra)
 
 
 def test_oracle_poses_track_perfectly_from_frames_and_video(small_model_files, video, tmp_path, capsys):
