@@ -19,6 +19,8 @@ The trackers:
 
 * ``rmpe``: ``rmpe.tracking.PoseTracker`` with the ``tracking:`` defaults and ``frame_rate`` set to
   the video's (as ``rmpe-eval --track`` does), on boxes, scores and poses;
+* ``rmpe_30fps``: the same without the frame rate (``frame_rate: 0``, the 30-fps noise that
+  ultralytics' trackers have too): what the frame-rate setting adds;
 * ``bytetrack`` / ``botsort``: ultralytics' own classes with their shipped YAML settings
   (``cfg/trackers/*.yaml``), boxes and scores only (they use no poses); BoT-SORT without ReID
   and with ``gmc_method: none`` (the synthetic camera does not move, and no frames are passed);
@@ -73,7 +75,7 @@ from rmpe.tracking.metrics import TrackFrame, evaluate_boxes, evaluate_poses  # 
 
 SIGMAS = np.asarray(COCO_SIGMAS, np.float64)
 K = len(SIGMAS)
-TRACKERS = ("rmpe", "bytetrack", "botsort", "iou", "ceiling", "ceiling_runs")
+TRACKERS = ("rmpe", "rmpe_30fps", "bytetrack", "botsort", "iou", "ceiling", "ceiling_runs")
 NMS_IOU = 0.7
 
 
@@ -283,6 +285,8 @@ def ceiling_ids(boxes: np.ndarray, gt: TrackFrame, threshold: float = 0.5) -> np
 def build(name: str, frame_rate: float = 0.0):
     if name == "rmpe":
         return Rmpe(frame_rate)
+    if name == "rmpe_30fps":
+        return Rmpe(0.0)
     if name in ("bytetrack", "botsort"):
         return Ultralytics(name)
     if name == "iou":
@@ -369,7 +373,7 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
     columns = [c for c in COLUMNS if c != "pose_HOTA" or not args.no_poses]
     lines = ["## Tracking (`benchmarks/bench_tracking.py`)", ""]
     lines.append(f"Command: `python benchmarks/bench_tracking.py {' '.join(args.argv)}`".rstrip() + "  ")
-    lines.append(f"Machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
+    lines.append(f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
                  f"Python {platform.python_version()}, numpy {np.__version__}; load average {load}; "
                  f"{args.threads} thread(s).  ")
     lines.append(f"Videos: `rmpe-synth --video` {args.seconds:g} s at {args.fps:g} fps, {args.size}, "
@@ -399,7 +403,7 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
             lines.append(f"| {sc} | {s} | " + " | ".join(cells) + " |")
     lines.append("")
     if costs:
-        names = [t for t in trackers if not t.startswith("ceiling")]
+        names = [t for t in trackers if t in ("rmpe", "bytetrack", "botsort", "iou")]
         lines.append(f"Tracker cost, CPU ms per frame (`update`, thread CPU time, mean over {args.cost_frames} "
                      f"frames after 10, {args.threads} thread; N people + 10 % duplicates, 1920x1080):")
         lines.append("")
@@ -483,7 +487,7 @@ def main(argv=None) -> int:
     costs: Dict[int, Dict[str, float]] = {}
     for n in [int(v) for v in args.cost_people.split(",") if v]:
         stream = cost_stream(n, args.cost_frames + 10, template if template is not None else np.zeros((K, 2)) + 0.5)
-        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if not tr.startswith("ceiling")}
+        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if tr in ("rmpe", "bytetrack", "botsort", "iou")}
         print(f"cost at {n} people: " + "  ".join(f"{t} {v:.2f} ms" for t, v in costs[n].items()), file=sys.stderr)
     text = report(results, scenarios, seeds, trackers, costs, args, load)
     print(text)
