@@ -379,6 +379,8 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
     lines.append(f"Videos: `rmpe-synth --video` {args.seconds:g} s at {args.fps:g} fps, {args.size}, "
                  f"{args.people} people, seeds {', '.join(map(str, seeds))}; simulated detections after box NMS "
                  f"(IoU {NMS_IOU}); poses from the stand-in SPPE (see the script's docstring).")
+    lines.append("What the rows are, where rmpe loses and why: [docs/tracking.md](docs/tracking.md#quality-and-cost-"
+                 "benchmarksbench_trackingpy).")
     lines.append("")
     lines.append("Median over seeds (boxes: HOTA, AssA, IDF1, MOTA, ID switches; pose HOTA keypoint-level):")
     lines.append("")
