@@ -43,6 +43,8 @@ walking across a 1920x1080 frame, with 10 % duplicates and the stand-in poses.
     python benchmarks/bench_tracking.py                         # 3 scenarios x 5 seeds x 30 s, all trackers
     python benchmarks/bench_tracking.py --quick                 # 3 seeds x 10 s, cost at 5 and 20 people
     python benchmarks/bench_tracking.py --write BENCHMARKS.md   # replace its "## Tracking" section
+
+Needs ultralytics and ``lap`` (for its trackers), trackeval and motmetrics (``pip install lap``, ``.[track]``).
 """
 from __future__ import annotations
 
@@ -204,6 +206,12 @@ class Ultralytics:
     def __init__(self, kind: str):
         import yaml
         from ultralytics.cfg import ROOT as UROOT
+
+        try:
+            import lap  # noqa: F401  (ultralytics' trackers import it; without it they try to pip-install it)
+        except ImportError:
+            raise SystemExit("bench_tracking: ultralytics' BYTETracker and BOTSORT need the 'lap' package "
+                             "(pip install lap), or leave them out with --trackers rmpe,iou,ceiling") from None
 
         self.kind = kind
         settings = yaml.safe_load((Path(UROOT) / "cfg" / "trackers" / f"{kind}.yaml").read_text())
