@@ -227,8 +227,10 @@ def export_onnx(
     proto = onnx.load_from_string(buffer.getvalue())
     if stn:  # stn_crops stays a named internal tensor: the backends cut the graph there
         keep = [o for o in proto.graph.output if o.name != STN_CROPS_NAME]
+        inner = [o for o in proto.graph.output if o.name == STN_CROPS_NAME]
         del proto.graph.output[:]
         proto.graph.output.extend(keep)
+        proto.graph.value_info.extend(inner)  # its type and shape, for onnx.utils.Extractor
     meta = build_metadata(model, config, input_dtype=input_dtype, batch=batch, flip=flip, half=half, opset=opset)
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, meta.to_json()

@@ -1,0 +1,236 @@
+"""Inference runtimes for exported pose models, behind one small interface.
+
+A runtime wraps an ``.onnx`` file written by ``rmpe-export`` and offers, on numpy arrays:
+
+* :meth:`PoseRuntime.theta`: raw RGB crops (N,3,H,W) float32 in [0, 1] -> theta (N,3,3)
+  float32, crop' px -> crop px (only for a model with the STN);
+* :meth:`PoseRuntime.heatmaps`: raw RGB crop' (N,3,H,W) float32 in [0, 1] -> heatmaps
+  (N,K,h,w) float32 (normalisation is inside the graph).
+
+Both are cut out of the one exported graph (``onnx.utils.Extractor``): ``crops -> theta`` and
+``stn_crops -> heatmaps``. The pipeline therefore keeps the torch path's sampling order: the
+torch path cuts crop' once from the full image with ``gamma @ M`` (one interpolation), and so
+does the backend path, between the two runtime calls; running the whole graph instead would
+resample the crop (two interpolations, and the crop's zero border where theta looks past it).
+Without the STN the heatmap part is the whole graph.
+
+:class:`OnnxRuntimeBackend` (CPU, CUDA and TensorRT execution providers where installed) and
+:class:`OpenVINOBackend` (OpenVINO's ONNX reader, CPU) implement it. :func:`load_runtime_model`
+puts a runtime inside an :class:`rmpe.model.RMPEModel` (as its SPPE and localisation net), so
+cropping, decoding, the flip test, SDTN and pose NMS stay the torch path's own code.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import RMPEError
+from .metadata import HEATMAPS_NAME, THETA_NAME, ExportMetadata, load_onnx, read_metadata
+
+#: Values of ``inference.backend`` / ``--backend``.
+BACKENDS = ("torch", "onnxruntime", "openvino")
+#: Python package each runtime backend needs.
+BACKEND_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def is_onnx_path(path: Any) -> bool:
+    """True for a path whose name ends in ``.onnx``."""
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".onnx")
+
+
+def check_backend(backend: str, checkpoint: Optional[str]) -> None:
+    """Refuse a checkpoint that does not fit ``backend``, or a missing runtime package, in one line.
+
+    ``torch`` takes PyTorch checkpoints; ``onnxruntime`` and ``openvino`` take ``.onnx``
+    files written by ``rmpe-export``.
+
+    Raises:
+        RMPEError: an unknown backend, an ``.onnx`` file with ``torch``, another file with a
+            runtime backend, or the runtime's package not installed.
+    """
+    if backend not in BACKENDS:
+        raise RMPEError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
+    if checkpoint is None:
+        if backend != "torch":
+            raise RMPEError(f"--backend {backend} needs --checkpoint FILE.onnx (written by rmpe-export)")
+        return
+    if backend == "torch":
+        if is_onnx_path(checkpoint):
+            raise RMPEError(f"checkpoint {checkpoint} is an ONNX file: run it with --backend onnxruntime or "
+                            "--backend openvino (the torch backend takes .pth checkpoints)")
+        return
+    if not is_onnx_path(checkpoint):
+        raise RMPEError(f"--backend {backend} runs an exported .onnx file, got {checkpoint}; export it first with "
+                        f"rmpe-export --checkpoint {checkpoint} --out model.onnx, or use --backend torch")
+    package = BACKEND_PACKAGES[backend]
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        raise RMPEError(f"--backend {backend} needs the {package} package: pip install -e \".[export]\"")
+
+
+class PoseRuntime:
+    """Base class: an exported pose model on one runtime (numpy in, numpy out).
+
+    Args:
+        path: the ``.onnx`` file (written by ``rmpe-export``).
+        device: ``cpu`` or ``cuda`` / ``cuda:N`` (what the runtime supports).
+
+    Attributes:
+        meta: the file's :class:`ExportMetadata`.
+    """
+
+    name = "runtime"
+
+    def __init__(self, path: str, device: str = "cpu") -> None:
+        self.path = os.fspath(path)
+        proto = load_onnx(self.path)
+        self.meta: ExportMetadata = read_metadata(proto)
+        meta = self.meta
+        if meta.input_dtype != "float32":
+            raise RMPEError(f"{self.path}: exported with --input-dtype {meta.input_dtype}; the pipeline's crops are "
+                            "interpolated floats: export with --input-dtype float32 to run it as a backend")
+        if meta.flip:
+            raise RMPEError(f"{self.path}: exported with --flip inside the graph; for the pipeline export without "
+                            "--flip and pass --flip to the tool (the same flip test, run outside the graph)")
+        self.device = str(device)
+        if meta.stn:
+            self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta")
+            self._heatmaps = self._compile(_extract(proto, [meta.stn_crops_name], [HEATMAPS_NAME]), "heatmaps")
+        else:
+            self._theta = None
+            self._heatmaps = self._compile(proto, "heatmaps")
+
+    # ---------------------------------------------------------------- the interface
+
+    def theta(self, crops: np.ndarray) -> np.ndarray:
+        """(N,3,H,W) float32 raw RGB crops in [0, 1] -> (N,3,3) float32 theta, crop' px -> crop px."""
+        if self._theta is None:
+            raise RMPEError(f"{self.path}: the exported model has no STN, so no theta")
+        return self._batched(self._theta, crops)
+
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
+        """(N,3,H,W) float32 raw RGB crop' in [0, 1] -> (N,K,h,w) float32 heatmaps (crop' frame)."""
+        return self._batched(self._heatmaps, crops)
+
+    # ---------------------------------------------------------------- per runtime
+
+    def _compile(self, proto: Any, part: str) -> Any:
+        raise NotImplementedError
+
+    def _run(self, compiled: Any, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _batched(self, compiled: Any, x: np.ndarray) -> np.ndarray:
+        """Run ``compiled`` on ``x``; a fixed-batch graph gets chunks padded with zeros."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        fixed = self.meta.batch
+        if fixed is None or x.shape[0] == fixed:
+            return np.asarray(self._run(compiled, x), dtype=np.float32)
+        out: List[np.ndarray] = []
+        for start in range(0, x.shape[0], fixed):  # loop over batches, never over people
+            chunk = x[start:start + fixed]
+            n = chunk.shape[0]
+            if n < fixed:
+                chunk = np.concatenate([chunk, np.zeros((fixed - n,) + chunk.shape[1:], np.float32)])
+            out.append(np.asarray(self._run(compiled, chunk), dtype=np.float32)[:n])
+        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def _extract(proto: Any, inputs: Sequence[str], outputs: Sequence[str]) -> Any:
+    """The subgraph of ``proto`` from the tensors ``inputs`` to ``outputs`` (``onnx.utils.Extractor``)."""
+    import onnx.utils
+
+    sub = onnx.utils.Extractor(proto).extract_model(list(inputs), list(outputs))
+    del sub.metadata_props[:]
+    sub.metadata_props.extend(proto.metadata_props)
+    return sub
+
+
+class OnnxRuntimeBackend(PoseRuntime):
+    """onnxruntime: on ``cpu`` the CPU provider; on CUDA, TensorRT then CUDA providers where
+    installed (CPU last, for the ops they lack). ``threads`` sets intra-op threads (0: its default)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str, device: str = "cpu", threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RMPEError('--backend onnxruntime needs the onnxruntime package: pip install -e ".[export]"') from None
+        self._ort = ort
+        self.threads = int(threads)
+        available = ort.get_available_providers()
+        if str(device).startswith("cuda"):
+            index = int(str(device).split(":")[1]) if ":" in str(device) else 0
+            wanted = [("TensorrtExecutionProvider", {"device_id": index}), ("CUDAExecutionProvider", {"device_id": index})]
+            self.providers = [p for p in wanted if p[0] in available]
+            if not self.providers:
+                raise RMPEError(f"--backend onnxruntime on {device}: this onnxruntime has no CUDA provider "
+                                "(install onnxruntime-gpu) or use --device cpu")
+            self.providers.append(("CPUExecutionProvider", {}))
+        else:
+            self.providers = [("CPUExecutionProvider", {})]
+        super().__init__(path, device)
+
+    def _compile(self, proto: Any, part: str) -> Any:
+        options = self._ort.SessionOptions()
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        names = [p[0] for p in self.providers]
+        opts = [p[1] for p in self.providers]
+        return self._ort.InferenceSession(proto.SerializeToString(), options, providers=names, provider_options=opts)
+
+    def _run(self, session: Any, x: np.ndarray) -> np.ndarray:
+        name = session.get_inputs()[0].name
+        return session.run(None, {name: x})[0]
+
+
+class OpenVINOBackend(PoseRuntime):
+    """OpenVINO through its ONNX reader, on its CPU plugin (``threads``: inference threads, 0: its default)."""
+
+    name = "openvino"
+
+    def __init__(self, path: str, device: str = "cpu", threads: int = 0) -> None:
+        if not str(device).startswith("cpu"):
+            raise RMPEError(f"--backend openvino runs on the CPU here; use --device cpu (got {device})")
+        try:
+            import openvino as ov
+        except ImportError:
+            raise RMPEError('--backend openvino needs the openvino package: pip install -e ".[export]"') from None
+        self._ov = ov
+        self._core = ov.Core()
+        self.threads = int(threads)
+        super().__init__(path, device)
+
+    def _compile(self, proto: Any, part: str) -> Any:
+        import tempfile
+
+        # OpenVINO's ONNX frontend reads files; the extracted part goes through a temporary one
+        with tempfile.TemporaryDirectory(prefix="rmpe-ov-") as folder:
+            path = os.path.join(folder, f"{part}.onnx")
+            with open(path, "wb") as fh:
+                fh.write(proto.SerializeToString())
+            model = self._core.read_model(path)
+            config = {"INFERENCE_PRECISION_HINT": "f32"}
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = self.threads
+            compiled = self._core.compile_model(model, "CPU", config)
+        return compiled
+
+    def _run(self, compiled: Any, x: np.ndarray) -> np.ndarray:
+        return compiled([x])[compiled.output(0)]
+
+
+def build_runtime(backend: str, path: str, device: str = "cpu", threads: int = 0) -> PoseRuntime:
+    """The runtime of ``backend`` (``onnxruntime`` / ``openvino``) for the ``.onnx`` file ``path``."""
+    check_backend(backend, path)
+    if backend == "onnxruntime":
+        return OnnxRuntimeBackend(path, device, threads)
+    if backend == "openvino":
+        return OpenVINOBackend(path, device, threads)
+    raise RMPEError(f"backend '{backend}' is not a runtime backend (use onnxruntime or openvino)")
