@@ -102,17 +102,16 @@ def _check(args) -> None:
 def run(args: argparse.Namespace) -> dict:
     """Export as the CLI does; returns the verification report."""
     from ..checkpoints import load_model_checkpoint
-    from ..export.onnx import export_onnx
+    from ..export.onnx import export_onnx, resize_for_export
     from ..model import RMPEModel
 
     _check(args)
     log = stderr_log("rmpe-export")
-    if args.input_size is not None:
-        h, w = args.input_size
-        args.overrides = list(args.overrides) + [f"model.input_size=[{h},{w}]", f"model.heatmap_size=[{h // 4},{w // 4}]"]
     cfg = config_from_args(args, checkpoint=args.checkpoint, log=log)
     model = RMPEModel.from_config(cfg, load_init=False)
     load_model_checkpoint(model, args.checkpoint)
+    if args.input_size is not None and tuple(args.input_size) != tuple(model.input_size):
+        cfg = resize_for_export(model, cfg, args.input_size)
     proto, report = export_onnx(model, args.out, config=cfg, opset=args.opset, batch=args.batch,
                                 input_dtype=args.input_dtype, flip=args.flip, half=args.half, verify=args.verify)
     if report and not args.quiet:

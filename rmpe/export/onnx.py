@@ -114,6 +114,31 @@ class ExportGraph(nn.Module):
         return hm
 
 
+def resize_for_export(model: nn.Module, config: Any, input_size: Tuple[int, int]) -> Any:
+    """Set a loaded model to another crop size for export (``rmpe-export --input-size HxW``).
+
+    The SPPE is fully convolutional, so the same weights run on (H, W) crops with (H/4, W/4)
+    heatmaps; the codec and the SPPE's ``input_size`` follow. The localisation net pools to a
+    fixed grid: its 4 stride-2 stages need H/16 and W/16 divisible by that grid for the ONNX
+    export (checked by the exporter). Returns the config with ``model.input_size`` /
+    ``model.heatmap_size`` changed (stored in the metadata).
+    """
+    from ..codec import HeatmapCodec
+    from ..config import apply_overrides, config_from_dict
+
+    h, w = (int(v) for v in input_size)
+    if h % 32 or w % 32 or h <= 0 or w <= 0:
+        raise RMPEError(f"--input-size {h}x{w}: H and W must be positive multiples of 32")
+    old = model.codec
+    model.codec = HeatmapCodec(input_size=(h, w), heatmap_size=(h // 4, w // 4), sigma=old.sigma, decoder=old.decoder)
+    if hasattr(model.sppe, "input_size"):
+        model.sppe.input_size = (h, w)
+    if config is None:
+        return None
+    data = apply_overrides(config.to_dict(), [f"model.input_size=[{h},{w}]", f"model.heatmap_size=[{h // 4},{w // 4}]"])
+    return config_from_dict(data, "the exported config")
+
+
 def build_metadata(model: nn.Module, config: Any = None, *, input_dtype: str = "float32", batch: Optional[int] = None,
                    flip: bool = False, half: bool = False, opset: int = 17, model_name: Optional[str] = None) -> ExportMetadata:
     """The :class:`ExportMetadata` of ``model`` exported with these settings.
