@@ -21,6 +21,7 @@ cropping, decoding, the flip test, SDTN and pose NMS stay the torch path's own c
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any, List, Optional, Sequence
 
@@ -33,6 +34,14 @@ from .metadata import HEATMAPS_NAME, THETA_NAME, ExportMetadata, load_onnx, read
 BACKENDS = ("torch", "onnxruntime", "openvino")
 #: Python package each runtime backend needs.
 BACKEND_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def _installed(package: str) -> bool:
+    """Whether ``package`` can be imported (False also when an import blocker set it to None)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def is_onnx_path(path: Any) -> bool:
@@ -65,9 +74,7 @@ def check_backend(backend: str, checkpoint: Optional[str]) -> None:
         raise RMPEError(f"--backend {backend} runs an exported .onnx file, got {checkpoint}; export it first with "
                         f"rmpe-export --checkpoint {checkpoint} --out model.onnx, or use --backend torch")
     package = BACKEND_PACKAGES[backend]
-    import importlib.util
-
-    if importlib.util.find_spec(package) is None:
+    if not _installed(package):
         raise RMPEError(f"--backend {backend} needs the {package} package: pip install -e \".[export]\"")
 
 
@@ -86,8 +93,14 @@ class PoseRuntime:
 
     def __init__(self, path: str, device: str = "cpu") -> None:
         self.path = os.fspath(path)
-        proto = load_onnx(self.path)
-        self.meta: ExportMetadata = read_metadata(proto)
+        if _installed("onnx"):
+            proto = load_onnx(self.path)
+            self.meta: ExportMetadata = read_metadata(proto)
+        else:  # only the runtime installed: the metadata through it, and the whole graph as it is
+            proto = None
+            if not os.path.isfile(self.path):
+                raise RMPEError(f"model not found: {self.path}")
+            self.meta = self._metadata_without_onnx()
         meta = self.meta
         if meta.input_dtype != "float32":
             raise RMPEError(f"{self.path}: exported with --input-dtype {meta.input_dtype}; the pipeline's crops are "
@@ -96,12 +109,15 @@ class PoseRuntime:
             raise RMPEError(f"{self.path}: exported with --flip inside the graph; for the pipeline export without "
                             "--flip and pass --flip to the tool (the same flip test, run outside the graph)")
         self.device = str(device)
+        if meta.stn and proto is None:
+            raise RMPEError(f"{self.path}: a model with the STN is cut into two graphs (theta, heatmaps), which needs "
+                            "the onnx package: pip install onnx")
         if meta.stn:
             self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta")
             self._heatmaps = self._compile(_extract(proto, [meta.stn_crops_name], [HEATMAPS_NAME]), "heatmaps")
         else:
             self._theta = None
-            self._heatmaps = self._compile(proto, "heatmaps")
+            self._heatmaps = self._compile(proto if proto is not None else self.path, "heatmaps")
 
     # ---------------------------------------------------------------- the interface
 
@@ -118,7 +134,12 @@ class PoseRuntime:
     # ---------------------------------------------------------------- per runtime
 
     def _compile(self, proto: Any, part: str) -> Any:
+        """A runnable form of ``proto`` (an ``onnx.ModelProto``, or the file's path)."""
         raise NotImplementedError
+
+    def _metadata_without_onnx(self) -> ExportMetadata:
+        """The file's metadata read by the runtime itself (when the onnx package is absent)."""
+        raise RMPEError(f"--backend {self.name} needs the onnx package to read {self.path}: pip install onnx")
 
     def _run(self, compiled: Any, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -183,7 +204,21 @@ class OnnxRuntimeBackend(PoseRuntime):
             options.inter_op_num_threads = 1
         names = [p[0] for p in self.providers]
         opts = [p[1] for p in self.providers]
-        return self._ort.InferenceSession(proto.SerializeToString(), options, providers=names, provider_options=opts)
+        data = proto if isinstance(proto, str) else proto.SerializeToString()
+        return self._ort.InferenceSession(data, options, providers=names, provider_options=opts)
+
+    def _metadata_without_onnx(self) -> ExportMetadata:
+        from .metadata import METADATA_KEY
+
+        try:
+            session = self._ort.InferenceSession(self.path, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types on foreign bytes
+            raise RMPEError(f"{self.path} is not a readable ONNX file ({type(exc).__name__}); "
+                            "give a file written by rmpe-export") from None
+        props = session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in props:
+            raise RMPEError(f"{self.path}: no '{METADATA_KEY}' metadata; this ONNX file was not written by rmpe-export")
+        return ExportMetadata.from_json(props[METADATA_KEY], self.path)
 
     def _run(self, session: Any, x: np.ndarray) -> np.ndarray:
         name = session.get_inputs()[0].name
@@ -212,9 +247,10 @@ class OpenVINOBackend(PoseRuntime):
 
         # OpenVINO's ONNX frontend reads files; the extracted part goes through a temporary one
         with tempfile.TemporaryDirectory(prefix="rmpe-ov-") as folder:
-            path = os.path.join(folder, f"{part}.onnx")
-            with open(path, "wb") as fh:
-                fh.write(proto.SerializeToString())
+            path = proto if isinstance(proto, str) else os.path.join(folder, f"{part}.onnx")
+            if not isinstance(proto, str):
+                with open(path, "wb") as fh:
+                    fh.write(proto.SerializeToString())
             model = self._core.read_model(path)
             config = {"INFERENCE_PRECISION_HINT": "f32"}
             if self.threads:
