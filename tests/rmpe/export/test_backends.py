@@ -186,3 +186,24 @@ def test_pose_estimator_backend(exported):
     assert len(ref) == len(got) > 0
     for a, b in zip(ref, got):
         assert np.abs(a.keypoints[:, :2] - b.keypoints[:, :2]).max() <= KEYPOINT_TOL
+
+
+@needs(COCO / "test_coco.json")
+def test_eval_same_results_across_backends(exported, tmp_path):
+    """rmpe-eval with GT boxes on the real COCO sample: the onnxruntime results equal torch's."""
+    from rmpe.cli.eval import main as eval_main
+
+    _, _, ckpt, path = exported[True]
+    results = {}
+    for backend, weights in (("torch", ckpt), ("onnxruntime", path)):
+        out = tmp_path / f"{backend}.json"
+        assert eval_main(["--checkpoint", str(weights), "--backend", backend, "--ann", str(COCO / "test_coco.json"),
+                          "--images", str(COCO), "--boxes", "gt", "--device", "cpu", "--quiet", "--nms", "none",
+                          "--out", str(out)]) == 0
+        results[backend] = json.loads(out.read_text())
+    ref, got = results["torch"], results["onnxruntime"]
+    assert len(ref) == len(got) == 12
+    for a, b in zip(ref, got):
+        assert a["image_id"] == b["image_id"]
+        ka, kb = np.array(a["keypoints"]).reshape(-1, 3), np.array(b["keypoints"]).reshape(-1, 3)
+        assert np.abs(ka[:, :2] - kb[:, :2]).max() <= KEYPOINT_TOL
