@@ -124,3 +124,15 @@ def test_verify_catches_other_weights():
 def test_opset_below_16_is_refused():
     with pytest.raises(RMPEError, match="opset 16"):
         export_onnx(small_model(False), None, opset=15)
+
+
+def test_half_graph(tmp_path):
+    model, cfg = small_model(True), small_config(True)
+    path = tmp_path / "half.onnx"
+    _, report = export_onnx(model, str(path), config=cfg, half=True)
+    assert 0 < report["heatmaps"] <= 2e-2 and report["theta"] <= 1e-5  # the SPPE in fp16, the STN in fp32
+    proto = onnx.load(str(path))
+    fp16_inits = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    assert len(fp16_inits) > 10  # the SPPE's weights are stored in float16
+    assert read_metadata(path).half
+    assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # heatmaps stay float32
