@@ -35,7 +35,7 @@ start=$(date +%s)
 } > "$RESULTS"
 
 CUDA_TESTS=$(grep -rl "cuda.is_available\|needs CUDA" tests --include='test_*.py' | sort)
-timeout 240 python -m pytest -q -rs -p no:cacheprovider $CUDA_TESTS 2>&1 | tail -40 >> "$RESULTS"
+timeout 150 python -m pytest -q -rs -p no:cacheprovider $CUDA_TESTS 2>&1 | tail -40 >> "$RESULTS"
 tests_status=${PIPESTATUS[0]}
 {
     echo '```'
@@ -47,7 +47,7 @@ tests_status=${PIPESTATUS[0]}
 
 DETECTOR_ARGS=()
 if [ -n "${RMPE_YOLO_WEIGHTS:-}" ]; then DETECTOR_ARGS=(--detector "$RMPE_YOLO_WEIGHTS"); fi
-timeout 300 python benchmarks/bench_backends.py --part gpu --min-time 1 --frames 120 --people 5 \
+timeout 320 python benchmarks/bench_backends.py --part gpu --min-time 1 --frames 120 --people 5 \
     "${DETECTOR_ARGS[@]}" --out "$RESULTS"
 bench_status=$?
 echo "bench_backends exit status: $bench_status; suite wall time $(( $(date +%s) - start )) s" >> "$RESULTS"
