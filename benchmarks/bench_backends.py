@@ -103,7 +103,7 @@ def cpu_table(models: Sequence[str], batches: Sequence[int], threads: Sequence[i
                     x = torch.rand(b, 3, h, w)
                     xn = x.numpy()
                     with torch.inference_mode():
-                        s_torch = timed(lambda: model._sppe_heatmaps(x, False), min_time)
+                        s_torch = timed(lambda: model._sppe_heatmaps(x, False)[0], min_time)
                     s_ort = timed(lambda: ort_rt.heatmaps(xn), min_time)
                     s_ov = timed(lambda: ov_rt.heatmaps(xn), min_time)
                     fps = [b / s for s in (s_torch, s_ort, s_ov)]
@@ -251,9 +251,11 @@ def _tensorrt_row(path: str, folder: str, name: str, h: int, w: int, batches: Se
     for b in batches:
         x = torch.rand(b, 3, h, w, device="cuda")
         y = torch.empty(b, 17, h // 4, w // 4, device="cuda")
+        f = torch.empty(b, 2048, device="cuda")  # ResNet-50's appearance features (the file's third output)
         context.set_input_shape("crops", tuple(x.shape))
         context.set_tensor_address("crops", x.data_ptr())
         context.set_tensor_address("heatmaps", y.data_ptr())
+        context.set_tensor_address("features", f.data_ptr())
         run = lambda: context.execute_async_v3(stream.cuda_stream)  # noqa: E731
         s = timed(run, min_time, sync=stream.synchronize)
         cells.append(f"{b / s:.0f}")

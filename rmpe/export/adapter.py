@@ -27,7 +27,8 @@ def _numpy(x: torch.Tensor) -> np.ndarray:
 
 
 class RuntimeSPPE(nn.Module):
-    """The SPPE of an exported model: raw RGB crop' (N,3,H,W) in [0, 1] -> (N,K,h,w) float32 heatmaps."""
+    """The SPPE of an exported model: raw RGB crop' (N,3,H,W) in [0, 1] -> (N,K,h,w) float32
+    heatmaps; with ``forward_features`` (files that output features) also the (N,C) features."""
 
     def __init__(self, runtime: PoseRuntime) -> None:
         super().__init__()
@@ -38,6 +39,8 @@ class RuntimeSPPE(nn.Module):
         self.heatmap_size = tuple(meta.heatmap_size)
         self.pixel_mean = tuple(meta.pixel_mean)
         self.pixel_std = tuple(meta.pixel_std)
+        if meta.features:  # RMPEModel looks for forward_features to give the tracker appearance features
+            self.forward_features = self._forward_features
 
     def normalize(self, crops: torch.Tensor) -> torch.Tensor:
         """Identity: the exported graph normalises its input itself."""
@@ -45,6 +48,12 @@ class RuntimeSPPE(nn.Module):
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.runtime.heatmaps(_numpy(crops))).to(crops.device)
+
+    def _forward_features(self, crops: torch.Tensor):
+        """(N,3,H,W) raw crop' -> heatmaps (N,K,h,w) and features (N,C), one runtime call (as
+        ``sppe.FastPose.forward_features``)."""
+        hm, feats = self.runtime.heatmaps_and_features(_numpy(crops))
+        return torch.from_numpy(hm).to(crops.device), torch.from_numpy(feats).to(crops.device)
 
 
 class RuntimeSTN(nn.Module):

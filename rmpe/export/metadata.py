@@ -30,6 +30,9 @@ INPUT_NAME = "crops"
 HEATMAPS_NAME = "heatmaps"
 #: Graph output (only with the STN): (N,3,3) float32 theta, crop' px -> crop px.
 THETA_NAME = "theta"
+#: Graph output (when the SPPE has ``forward_features``): (N,C) float32 appearance features of
+#: the (unmirrored) crop', the trunk's last map averaged over its positions (for the pose tracker).
+FEATURES_NAME = "features"
 #: Internal tensor (only with the STN): (N,3,H,W) float32 raw RGB crop' in [0, 1], the
 #: SPPE part's input; the backends cut the graph here (docs/export.md, "one interpolation").
 STN_CROPS_NAME = "stn_crops"
@@ -49,6 +52,7 @@ class ExportMetadata:
         input_dtype: ``uint8`` (0..255) or ``float32`` ([0, 1]) for the graph input.
         batch: fixed batch size, or None for a dynamic batch.
         stn: the graph holds the STN and outputs theta.
+        features: the graph outputs the SPPE's appearance features.
         flip: the flip test is inside the graph (heatmaps already averaged with the mirrored crop's).
         half: the SPPE part runs in float16 inside the graph (inputs and outputs stay float32).
         codec: ``{"sigma": ..., "decoder": ...}`` of the heatmap codec.
@@ -70,6 +74,7 @@ class ExportMetadata:
     input_dtype: str = "float32"
     batch: Optional[int] = None
     stn: bool = False
+    features: bool = False
     flip: bool = False
     half: bool = False
     codec: Dict[str, Any] = field(default_factory=dict)

@@ -9,8 +9,10 @@ The graph (docs/export.md):
   (plain ops: ``F.affine_grid`` has no ONNX export) and ``GridSample`` (opset 16+) resamples
   the raw crops into crop' (tensor ``stn_crops``); normalisation; the SPPE (its
   ``PixelShuffle`` becomes ``DepthToSpace``); optionally the flip test and float16 for the SPPE;
-* outputs ``heatmaps`` (N,K,h,w) float32 in the crop' frame, and with the STN ``theta``
-  (N,3,3) float32, crop' px -> crop px (the same matrix as :meth:`RMPEModel.predict_theta`).
+* outputs ``heatmaps`` (N,K,h,w) float32 in the crop' frame, with the STN ``theta``
+  (N,3,3) float32, crop' px -> crop px (the same matrix as :meth:`RMPEModel.predict_theta`),
+  and, when the SPPE has ``forward_features`` (FastPose does), ``features`` (N,C) float32,
+  the appearance features the pose tracker uses.
 
 The TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) is used: it gives a
 plain graph with stable input/output names and dynamic axes, and it lowers ``grid_sample``
@@ -36,6 +38,7 @@ from ..errors import RMPEError
 from ..geometry import pixel_to_normalized_matrix, invert_affine
 from ..io import atomic_open
 from .metadata import (
+    FEATURES_NAME,
     HEATMAPS_NAME,
     INPUT_NAME,
     METADATA_KEY,
@@ -64,8 +67,10 @@ class ExportGraph(nn.Module):
         half: run the SPPE in float16 (the STN stays float32, as in :meth:`RMPEModel.predict_theta`).
 
     Shapes:
-        forward: crops (N,3,H,W) -> heatmaps (N,K,h,w) float32, theta (N,3,3) float32 (with
-        the STN), stn_crops (N,3,H,W) float32 (with the STN; an internal tensor of the file).
+        forward: crops (N,3,H,W) -> heatmaps (N,K,h,w) float32, then theta (N,3,3) float32
+        (with the STN), features (N,C) float32 (when the SPPE has ``forward_features``) and
+        stn_crops (N,3,H,W) float32 (with the STN; an internal tensor of the file), in that
+        order (:meth:`output_names`).
     """
 
     def __init__(self, model: nn.Module, *, input_dtype: str = "float32", flip: bool = False, half: bool = False) -> None:
@@ -82,6 +87,18 @@ class ExportGraph(nn.Module):
         self.register_buffer("to_norm", p.float(), persistent=False)
         self.register_buffer("from_norm", invert_affine(p[None])[0].float(), persistent=False)
         self.register_buffer("last_row", torch.tensor([[[0.0, 0.0, 1.0]]]), persistent=False)
+        self.features = hasattr(model.sppe, "forward_features")
+
+    def output_names(self):
+        """Names of :meth:`forward`'s outputs, in order."""
+        names = [HEATMAPS_NAME]
+        if self.model.stn is not None:
+            names.append(THETA_NAME)
+        if self.features:
+            names.append(FEATURES_NAME)
+        if self.model.stn is not None:
+            names.append(STN_CROPS_NAME)
+        return names
 
     def forward(self, crops: torch.Tensor):
         model = self.model
@@ -93,13 +110,19 @@ class ExportGraph(nn.Module):
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             t3 = torch.cat([theta_norm, self.last_row.expand(theta_norm.shape[0], 1, 3)], dim=1)
             theta = torch.matmul(torch.matmul(self.from_norm, t3), self.to_norm)
-        heatmaps = self.heatmaps(x)
-        if theta is None:
-            return heatmaps
-        return heatmaps, theta, x
+        heatmaps, features = self.heatmaps(x)
+        outputs = [heatmaps]
+        if theta is not None:
+            outputs.append(theta)
+        if features is not None:
+            outputs.append(features)
+        if theta is not None:
+            outputs.append(x)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
-        """(N,3,H,W) raw crop' in [0, 1] -> (N,K,h,w) float32 heatmaps (the SPPE part)."""
+    def heatmaps(self, x: torch.Tensor):
+        """(N,3,H,W) raw crop' in [0, 1] -> (N,K,h,w) float32 heatmaps (the SPPE part) and the
+        (N,C) float32 features of the unmirrored crop' (None without ``forward_features``)."""
         from ..codec import flip_heatmaps
 
         z = self.model.normalize(x)
@@ -108,10 +131,16 @@ class ExportGraph(nn.Module):
             z = torch.cat([z, z.flip(-1)], dim=0)
         if self.half:
             z = z.half()
-        hm = self.model.sppe(z).float()
+        features = None
+        if self.features:
+            hm, features = self.model.sppe.forward_features(z)
+            features = features[:n].float()
+        else:
+            hm = self.model.sppe(z)
+        hm = hm.float()
         if self.flip:
             hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.model.flip_pairs, shift=True))
-        return hm
+        return hm, features
 
 
 def resize_for_export(model: nn.Module, config: Any, input_size: Tuple[int, int]) -> Any:
@@ -174,7 +203,8 @@ def build_metadata(model: nn.Module, config: Any = None, *, input_dtype: str = "
         aspect_ratio=float(model.aspect_ratio),
         box_scale=float(model.box_scale),
         opset=int(opset),
-        outputs=[HEATMAPS_NAME, THETA_NAME] if stn else [HEATMAPS_NAME],
+        features=hasattr(model.sppe, "forward_features"),
+        outputs=[n for n in ExportGraph(model).output_names() if n != STN_CROPS_NAME],
         stn_crops_name=STN_CROPS_NAME if stn else None,
         config=config.to_dict() if config is not None else {},
     )
@@ -212,7 +242,7 @@ def export_onnx(
 
     Returns:
         the ``onnx.ModelProto`` and the verification report ``{"heatmaps": max |diff|,
-        "theta": ...}`` (empty without ``verify``).
+        "theta": ..., "features": ...}`` (empty without ``verify``).
 
     Raises:
         RMPEError: a bad setting, a missing ``onnx`` package, a failed check or a mismatch.
@@ -234,7 +264,7 @@ def export_onnx(
     example = (torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8) if input_dtype == "uint8"
                else torch.rand(n, 3, h, w))
     stn = model.stn is not None
-    output_names = [HEATMAPS_NAME, THETA_NAME, STN_CROPS_NAME] if stn else [HEATMAPS_NAME]
+    output_names = graph.output_names()
     dynamic_axes = None
     if batch is None:
         dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME] + output_names}
@@ -278,7 +308,7 @@ def verify_against_torch(proto: Any, graph: ExportGraph, *, batch: int, seed: in
     """Run onnxruntime (CPU) and PyTorch on one random batch; raise when they differ beyond ``tolerance``.
 
     Returns:
-        ``{"heatmaps": max |diff|, "theta": max |diff|}`` (theta only with the STN).
+        max |diff| per output of the file (``heatmaps``, ``theta``, ``features``).
     """
     try:
         import onnxruntime as ort
@@ -306,7 +336,8 @@ def verify_against_torch(proto: Any, graph: ExportGraph, *, batch: int, seed: in
             model.sppe.float()
     ref = ref if isinstance(ref, tuple) else (ref,)
     report: Dict[str, float] = {}
-    for name, a, b in zip((HEATMAPS_NAME, THETA_NAME), got, ref):
+    names = [o.name for o in proto.graph.output]
+    for name, a, b in zip(names, got, ref):  # the file's outputs lead the graph's (stn_crops is internal)
         diff = float(np.max(np.abs(a.astype(np.float64) - b.double().numpy()))) if a.size else 0.0
         report[name] = diff
         if not diff <= tolerance:

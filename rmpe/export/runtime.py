@@ -5,7 +5,9 @@ A runtime wraps an ``.onnx`` file written by ``rmpe-export`` and offers, on nump
 * :meth:`PoseRuntime.theta`: raw RGB crops (N,3,H,W) float32 in [0, 1] -> theta (N,3,3)
   float32, crop' px -> crop px (only for a model with the STN);
 * :meth:`PoseRuntime.heatmaps`: raw RGB crop' (N,3,H,W) float32 in [0, 1] -> heatmaps
-  (N,K,h,w) float32 (normalisation is inside the graph).
+  (N,K,h,w) float32 (normalisation is inside the graph);
+* :meth:`PoseRuntime.heatmaps_and_features`: the same plus the (N,C) appearance features
+  (None for a file without them), from the same run.
 
 Both are cut out of the one exported graph (``onnx.utils.Extractor``): ``crops -> theta`` and
 ``stn_crops -> heatmaps``. The pipeline therefore keeps the torch path's sampling order: the
@@ -23,12 +25,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import RMPEError
-from .metadata import HEATMAPS_NAME, THETA_NAME, ExportMetadata, load_onnx, read_metadata
+from .metadata import FEATURES_NAME, HEATMAPS_NAME, THETA_NAME, ExportMetadata, load_onnx, read_metadata
 
 #: Values of ``inference.backend`` / ``--backend``.
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -114,7 +116,8 @@ class PoseRuntime:
                             "the onnx package: pip install onnx")
         if meta.stn:
             self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta")
-            self._heatmaps = self._compile(_extract(proto, [meta.stn_crops_name], [HEATMAPS_NAME]), "heatmaps")
+            outputs = [HEATMAPS_NAME] + ([FEATURES_NAME] if meta.features else [])
+            self._heatmaps = self._compile(_extract(proto, [meta.stn_crops_name], outputs), "heatmaps")
         else:
             self._theta = None
             self._heatmaps = self._compile(proto if proto is not None else self.path, "heatmaps")
@@ -125,11 +128,17 @@ class PoseRuntime:
         """(N,3,H,W) float32 raw RGB crops in [0, 1] -> (N,3,3) float32 theta, crop' px -> crop px."""
         if self._theta is None:
             raise RMPEError(f"{self.path}: the exported model has no STN, so no theta")
-        return self._batched(self._theta, crops)
+        return self._batched(self._theta, crops)[0]
 
     def heatmaps(self, crops: np.ndarray) -> np.ndarray:
         """(N,3,H,W) float32 raw RGB crop' in [0, 1] -> (N,K,h,w) float32 heatmaps (crop' frame)."""
-        return self._batched(self._heatmaps, crops)
+        return self._batched(self._heatmaps, crops)[0]
+
+    def heatmaps_and_features(self, crops: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """:meth:`heatmaps` and the (N,C) float32 appearance features of the same run (None
+        when the file has none)."""
+        out = self._batched(self._heatmaps, crops)
+        return out[0], (out[1] if self.meta.features and len(out) > 1 else None)
 
     # ---------------------------------------------------------------- per runtime
 
@@ -141,23 +150,24 @@ class PoseRuntime:
         """The file's metadata read by the runtime itself (when the onnx package is absent)."""
         raise RMPEError(f"--backend {self.name} needs the onnx package to read {self.path}: pip install onnx")
 
-    def _run(self, compiled: Any, x: np.ndarray) -> np.ndarray:
+    def _run(self, compiled: Any, x: np.ndarray) -> List[np.ndarray]:
+        """Every output of ``compiled`` on ``x``, in the graph's order."""
         raise NotImplementedError
 
-    def _batched(self, compiled: Any, x: np.ndarray) -> np.ndarray:
-        """Run ``compiled`` on ``x``; a fixed-batch graph gets chunks padded with zeros."""
+    def _batched(self, compiled: Any, x: np.ndarray) -> List[np.ndarray]:
+        """Every output of ``compiled`` on ``x`` (float32); a fixed-batch graph gets chunks padded with zeros."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         fixed = self.meta.batch
         if fixed is None or x.shape[0] == fixed:
-            return np.asarray(self._run(compiled, x), dtype=np.float32)
-        out: List[np.ndarray] = []
+            return [np.asarray(o, dtype=np.float32) for o in self._run(compiled, x)]
+        parts: List[List[np.ndarray]] = []
         for start in range(0, x.shape[0], fixed):  # loop over batches, never over people
             chunk = x[start:start + fixed]
             n = chunk.shape[0]
             if n < fixed:
                 chunk = np.concatenate([chunk, np.zeros((fixed - n,) + chunk.shape[1:], np.float32)])
-            out.append(np.asarray(self._run(compiled, chunk), dtype=np.float32)[:n])
-        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+            parts.append([np.asarray(o, dtype=np.float32)[:n] for o in self._run(compiled, chunk)])
+        return [np.concatenate(group) for group in zip(*parts)]
 
 
 def _extract(proto: Any, inputs: Sequence[str], outputs: Sequence[str]) -> Any:
@@ -220,9 +230,9 @@ class OnnxRuntimeBackend(PoseRuntime):
             raise RMPEError(f"{self.path}: no '{METADATA_KEY}' metadata; this ONNX file was not written by rmpe-export")
         return ExportMetadata.from_json(props[METADATA_KEY], self.path)
 
-    def _run(self, session: Any, x: np.ndarray) -> np.ndarray:
+    def _run(self, session: Any, x: np.ndarray) -> List[np.ndarray]:
         name = session.get_inputs()[0].name
-        return session.run(None, {name: x})[0]
+        return session.run(None, {name: x})
 
 
 class OpenVINOBackend(PoseRuntime):
@@ -257,8 +267,9 @@ class OpenVINOBackend(PoseRuntime):
             compiled = self._core.compile_model(model, "CPU", config)
         return compiled
 
-    def _run(self, compiled: Any, x: np.ndarray) -> np.ndarray:
-        return compiled([x])[compiled.output(0)]
+    def _run(self, compiled: Any, x: np.ndarray) -> List[np.ndarray]:
+        result = compiled([x])
+        return [result[out] for out in compiled.outputs]
 
 
 def build_runtime(backend: str, path: str, device: str = "cpu", threads: int = 0) -> PoseRuntime:

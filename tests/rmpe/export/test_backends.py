@@ -55,10 +55,12 @@ def test_backend_equals_torch_on_real_crops(exported, backend, stn):
             assert (theta_t - theta_r).abs().max() < 1e-4
             assert (theta_t - torch.eye(3)).abs().max() > 1  # a real, non-identity transform
             crops = crop_images(tensor, idx, compose_crop_matrices(m, theta_t), (128, 96))
-        ref = model._sppe_heatmaps(crops, flip=False)
-        got = runtime_model._sppe_heatmaps(crops, flip=False)
+        ref, ref_feats = model._sppe_heatmaps(crops, flip=False, features=True)
+        got, got_feats = runtime_model._sppe_heatmaps(crops, flip=False, features=True)
     assert float(ref.abs().max()) > 0.05
     assert (got - ref).abs().max() <= HEATMAP_TOL
+    assert got_feats.shape == ref_feats.shape == (len(boxes), 512)
+    assert (got_feats - ref_feats).abs().max() <= HEATMAP_TOL  # the tracker's appearance features
     for flip in (False, True):
         kt, st = model.predict(images, index, boxes, flip=flip)
         kr, sr = runtime_model.predict(images, index, boxes, flip=flip)
@@ -78,7 +80,7 @@ def test_fixed_batch_graph_is_padded(tmp_path):
     runtime = OnnxRuntimeBackend(str(path))
     x = torch.rand(6, 3, 128, 96, generator=torch.Generator().manual_seed(0))  # one full chunk and one padded
     with torch.no_grad():
-        ref = model._sppe_heatmaps(x, flip=False).numpy()
+        ref = model._sppe_heatmaps(x, flip=False)[0].numpy()
     got = runtime.heatmaps(x.numpy())
     assert got.shape == ref.shape and np.abs(got - ref).max() <= HEATMAP_TOL
 
@@ -179,13 +181,20 @@ def test_pose_estimator_backend(exported):
     dets = lambda frames, image_ids=None: [  # noqa: E731 - a detector callable with fixed boxes
         type("D", (), {"boxes": people_boxes, "scores": np.full(len(people_boxes), 0.9, np.float32)})()
         for _ in frames]
-    ref = PoseEstimator(overrides=["model.name=fastpose_se18", "model.input_size=[128,96]",
-                                   "model.heatmap_size=[32,24]", "model.stn=true"],
-                        checkpoint=str(ckpt), detector=dets, device="cpu").predict(images[0])
-    got = PoseEstimator(checkpoint=str(path), detector=dets, device="cpu", backend="onnxruntime").predict(images[0])
+    torch_est = PoseEstimator(overrides=["model.name=fastpose_se18", "model.input_size=[128,96]",
+                                         "model.heatmap_size=[32,24]", "model.stn=true"],
+                              checkpoint=str(ckpt), detector=dets, device="cpu")
+    ort_est = PoseEstimator(checkpoint=str(path), detector=dets, device="cpu", backend="onnxruntime")
+    ref, got = torch_est.predict(images[0]), ort_est.predict(images[0])
     assert len(ref) == len(got) > 0
     for a, b in zip(ref, got):
         assert np.abs(a.keypoints[:, :2] - b.keypoints[:, :2]).max() <= KEYPOINT_TOL
+    # the tracker's appearance features come through the runtime too
+    torch_est.pipeline.features = ort_est.pipeline.features = True
+    ref, got = torch_est.predict(images[0]), ort_est.predict(images[0])
+    for a, b in zip(ref, got):
+        assert a.feature is not None and b.feature is not None
+        assert np.abs(np.asarray(a.feature) - np.asarray(b.feature)).max() <= HEATMAP_TOL
 
 
 @needs(COCO / "test_coco.json")

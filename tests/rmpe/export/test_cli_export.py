@@ -24,7 +24,7 @@ def test_export_writes_checked_file(exported, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "onnxruntime matches PyTorch" in err and f"wrote {out}" in err
     meta = read_metadata(out)
-    assert meta.stn and meta.batch == 3 and meta.outputs == ["heatmaps", "theta"]
+    assert meta.stn and meta.batch == 3 and meta.outputs == ["heatmaps", "theta", "features"] and meta.features
     assert [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim] == [3, 3, 128, 96]
     assert [p.name for p in out.parent.iterdir()] == ["m.onnx"]  # no temporary left behind
 

@@ -28,7 +28,7 @@ def test_onnxruntime_cuda_backend_equals_torch(exported):
     assert runtime.providers[-1][0] == "CPUExecutionProvider" and len(runtime.providers) >= 2
     x = torch.rand(8, 3, 128, 96, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref = model._sppe_heatmaps(x, flip=False).numpy()
+        ref = model._sppe_heatmaps(x, flip=False)[0].numpy()
     # cuDNN may use TF32 for convolutions: 1e-3 on maps that reach about 1
     assert np.abs(runtime.heatmaps(x.numpy()) - ref).max() <= 1e-3
 
@@ -52,8 +52,9 @@ def test_tensorrt_engine_runs_and_matches_torch(tmp_path, fp16):
     xc = x.cuda()
     heatmaps = torch.empty(5, 17, 32, 24, device="cuda")
     theta = torch.empty(5, 3, 3, device="cuda")
+    features = torch.empty(5, 512, device="cuda")
     context.set_input_shape("crops", tuple(xc.shape))
-    for name, t in (("crops", xc), ("heatmaps", heatmaps), ("theta", theta)):
+    for name, t in (("crops", xc), ("heatmaps", heatmaps), ("theta", theta), ("features", features)):
         context.set_tensor_address(name, t.data_ptr())
     stream = torch.cuda.Stream()
     assert context.execute_async_v3(stream.cuda_stream)
@@ -61,7 +62,7 @@ def test_tensorrt_engine_runs_and_matches_torch(tmp_path, fp16):
     from rmpe.export.onnx import ExportGraph
 
     with torch.no_grad():
-        ref_hm, ref_theta, _ = ExportGraph(model).eval()(x)
+        ref_hm, ref_theta, _, _ = ExportGraph(model).eval()(x)
     tol = 3e-2 if fp16 else 1e-3
     assert (heatmaps.cpu() - ref_hm).abs().max() <= tol
     assert (theta.cpu() - ref_theta).abs().max() <= 1e-2

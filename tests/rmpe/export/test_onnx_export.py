@@ -47,7 +47,7 @@ def test_graph_ops_metadata_and_dynamic_batch(exported, stn):
     assert "DepthToSpace" in ops  # the DUC's PixelShuffle
     assert ("GridSample" in ops) == stn
     assert not any(op.startswith(("ATen", "PythonOp")) for op in ops)
-    assert [o.name for o in proto.graph.output] == (["heatmaps", "theta"] if stn else ["heatmaps"])
+    assert [o.name for o in proto.graph.output] == (["heatmaps", "theta", "features"] if stn else ["heatmaps", "features"])
     meta = read_metadata(path)
     assert meta.keypoint_names == list(COCO_KEYPOINTS)
     assert [tuple(p) for p in meta.flip_pairs] == [tuple(p) for p in COCO_FLIP_PAIRS]
@@ -69,6 +69,12 @@ def test_graph_ops_metadata_and_dynamic_batch(exported, stn):
         assert np.abs(got[0] - ref[0].numpy()).max() <= 1e-4
         if stn:
             assert np.abs(got[1] - ref[1].numpy()).max() <= 1e-5
+        feats = got[-1]
+        assert feats.shape == (n, 512)  # ResNet-18's last stage, averaged over its positions
+        with torch.no_grad():  # independent of ExportGraph: the SPPE's own forward_features
+            crop_prime = ref[-1] if stn else x
+            _, ref_feats = model.sppe.forward_features(model.normalize(crop_prime))
+        assert np.abs(feats - ref_feats.numpy()).max() <= 1e-4
 
 
 def test_theta_output_is_the_known_transform_in_pixels(exported):
@@ -94,9 +100,9 @@ def test_uint8_input_fixed_batch_and_flip(tmp_path):
     meta = read_metadata(path)
     assert meta.input_dtype == "uint8" and meta.batch == 2 and meta.flip
     x = torch.randint(0, 256, (2, 3, 128, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
-    got = _ort(path).run(None, {"crops": x.numpy()})[0]
+    got = _ort(path).run(["heatmaps"], {"crops": x.numpy()})[0]
     with torch.no_grad():  # the torch flip test on the same crops
-        ref = model._sppe_heatmaps(x.float() / 255.0, flip=True)
+        ref = model._sppe_heatmaps(x.float() / 255.0, flip=True)[0]
     assert np.abs(got - ref.numpy()).max() <= 1e-4
 
 
