@@ -22,6 +22,7 @@ writes the file (atomically).
 """
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -78,6 +79,8 @@ class ExportGraph(nn.Module):
         if input_dtype not in INPUT_DTYPES:
             raise RMPEError(f"input dtype must be one of {', '.join(INPUT_DTYPES)}, got '{input_dtype}'")
         self.model = model
+        # --half: a float16 copy of the SPPE (the caller's model keeps its float32 weights)
+        self.sppe = copy.deepcopy(model.sppe).half() if half else model.sppe
         self.input_dtype = input_dtype
         self.flip = bool(flip)
         self.half = bool(half)
@@ -87,7 +90,7 @@ class ExportGraph(nn.Module):
         self.register_buffer("to_norm", p.float(), persistent=False)
         self.register_buffer("from_norm", invert_affine(p[None])[0].float(), persistent=False)
         self.register_buffer("last_row", torch.tensor([[[0.0, 0.0, 1.0]]]), persistent=False)
-        self.features = hasattr(model.sppe, "forward_features")
+        self.features = hasattr(self.sppe, "forward_features")
 
     def output_names(self):
         """Names of :meth:`forward`'s outputs, in order."""
@@ -133,10 +136,10 @@ class ExportGraph(nn.Module):
             z = z.half()
         features = None
         if self.features:
-            hm, features = self.model.sppe.forward_features(z)
+            hm, features = self.sppe.forward_features(z)
             features = features[:n].float()
         else:
-            hm = self.model.sppe(z)
+            hm = self.sppe(z)
         hm = hm.float()
         if self.flip:
             hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.model.flip_pairs, shift=True))
@@ -257,8 +260,6 @@ def export_onnx(
         raise RMPEError(f"--batch must be 'dynamic' or at least 1, got {batch}")
     model = model.cpu().eval()
     graph = ExportGraph(model, input_dtype=input_dtype, flip=flip, half=half).eval()
-    if half:
-        model.sppe.half()
     h, w = model.input_size
     n = batch or 2
     example = (torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8) if input_dtype == "uint8"
@@ -269,16 +270,12 @@ def export_onnx(
     if batch is None:
         dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME] + output_names}
     buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True,
-            )
-    finally:
-        if half:
-            model.sppe.float()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+            output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True,
+        )
     proto = onnx.load_from_string(buffer.getvalue())
     if stn:  # stn_crops stays a named internal tensor: the backends cut the graph there
         keep = [o for o in proto.graph.output if o.name != STN_CROPS_NAME]
@@ -326,14 +323,8 @@ def verify_against_torch(proto: Any, graph: ExportGraph, *, batch: int, seed: in
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     got = session.run(None, {INPUT_NAME: x.numpy()})
-    if graph.half:
-        model.sppe.half()
-    try:
-        with torch.no_grad():
-            ref = graph(x)
-    finally:
-        if graph.half:
-            model.sppe.float()
+    with torch.no_grad():
+        ref = graph(x)
     ref = ref if isinstance(ref, tuple) else (ref,)
     report: Dict[str, float] = {}
     names = [o.name for o in proto.graph.output]

@@ -142,3 +142,11 @@ def test_half_graph(tmp_path):
     assert len(fp16_inits) > 10  # the SPPE's weights are stored in float16
     assert read_metadata(path).half
     assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # heatmaps stay float32
+
+
+def test_half_export_leaves_the_model_float32():
+    model, cfg = small_model(False), small_config(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model, None, config=cfg, half=True)
+    after = model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
