@@ -81,6 +81,8 @@ class PoseEstimator:
         overrides: ``key.sub=value`` strings applied to the config.
         batch: frames per pipeline step (default ``inference.batch``).
         profile: time every stage (see :attr:`timer`).
+        backend: ``torch``, ``onnxruntime`` or ``openvino`` (default ``inference.backend``);
+            the last two take an ``.onnx`` file from ``rmpe-export`` as ``checkpoint``.
     """
 
     def __init__(
@@ -95,12 +97,14 @@ class PoseEstimator:
         overrides: Sequence[str] = (),
         batch: Optional[int] = None,
         profile: bool = False,
+        backend: Optional[str] = None,
     ) -> None:
         flags = [f"{key}={value}" for key, value in (
             ("inference.flip", None if flip is None else str(bool(flip)).lower()),
             ("inference.decoder", decoder),
             ("inference.batch", batch),
             ("device", device),
+            ("inference.backend", backend),
         ) if value is not None]
         self.config = as_config(config, list(overrides) + flags)
         cfg = self.config

@@ -205,6 +205,9 @@ class InferenceConfig:
     #: ``keypoint_threshold``)
     score: Literal["pose_nms", "box", "box_x_keypoints"] = "pose_nms"
     keypoint_threshold: float = setting(0.2, **PROBABILITY)  #: for ``score: box_x_keypoints``
+    #: what runs the networks: ``torch`` (a .pth checkpoint), ``onnxruntime`` or ``openvino``
+    #: (an .onnx file from rmpe-export; docs/export.md)
+    backend: Literal["torch", "onnxruntime", "openvino"] = "torch"
 
 
 @dataclass

@@ -329,6 +329,9 @@ class RMPEModel(nn.Module):
         """
         if self.stn is None:
             raise RMPEError("model: predict_theta needs the STN; build the model with stn=True (model.stn)")
+        pixel_theta = getattr(self.stn, "predict_pixel_theta", None)
+        if pixel_theta is not None:  # a runtime backend's exported STN (rmpe.export.adapter) gives crop-px theta
+            return pixel_theta(crops.float()).float()
         with torch.autocast(device_type=crops.device.type, enabled=False):
             theta_norm = self.stn(self.normalize(crops.float()))
         return theta_to_pixel(theta_norm.float(), self.input_size)

@@ -370,10 +370,21 @@ def _take(features: Optional[np.ndarray], index: Any) -> Optional[np.ndarray]:
 def load_model(config: "Config", checkpoint: Optional[str], device: torch.device):
     """The RMPE model of ``config`` with ``checkpoint`` loaded, in eval mode on ``device``.
 
-    ``checkpoint=None`` leaves the weights random (a warning says so).
+    ``checkpoint=None`` leaves the weights random (a warning says so). With
+    ``inference.backend`` ``onnxruntime`` / ``openvino``, ``checkpoint`` is an ``.onnx`` file
+    from ``rmpe-export`` whose networks run on that runtime inside the same model class
+    (:func:`rmpe.export.adapter.load_runtime_model`; docs/export.md).
     """
     from .checkpoints import load_model_checkpoint
     from .model import RMPEModel
+
+    backend = getattr(config.inference, "backend", "torch")
+    if backend != "torch" or (checkpoint is not None and os.fspath(checkpoint).lower().endswith(".onnx")):
+        from .export.adapter import load_runtime_model
+        from .export.runtime import check_backend
+
+        check_backend(backend, checkpoint)
+        return load_runtime_model(checkpoint, backend, config, str(device))
 
     model = RMPEModel.from_config(config, load_init=False)
     if checkpoint is not None:

@@ -18,7 +18,7 @@ LAYERS = (
     ("rmpe.geometry", "rmpe.codec", "rmpe.crop", "rmpe.stn", "rmpe.formats", "rmpe.render", "rmpe.evaluation",
      "rmpe.data.annotations", "rmpe.data.augment", "rmpe.data.synthetic", "rmpe.tracking"),
     ("rmpe.config", "rmpe.distributed", "rmpe.model", "rmpe.checkpoints", "rmpe.data.dataset", "rmpe.data.loader",
-     "rmpe.sources", "rmpe.results_io", "rmpe.outputs"),
+     "rmpe.sources", "rmpe.results_io", "rmpe.outputs", "rmpe.export"),
     ("rmpe.pipeline",),
     ("rmpe.eval_runner",),
     ("rmpe.train",),
