@@ -185,7 +185,8 @@ def bootstrap(
 
     Returns:
         name -> ``{"ap": pooled AP (mean of the models' APs on all images), "ci": [low, high]
-        of the pooled AP, "seeds": [{"ap", "ci"} per model], "samples": (S,) pooled APs}``.
+        of the pooled AP, "seeds": [{"ap", "ci", "samples"} per model], "samples": (S,) pooled
+        APs}``. Any two entries (pooled or one model's) can go to :func:`paired_interval`.
     """
     models = [m for ms in groups.values() for m in ms]
     if not models:
@@ -200,7 +201,7 @@ def bootstrap(
         out[name] = {
             "ap": float(np.mean(full)),
             "ci": list(interval(pooled, level)),
-            "seeds": [{"ap": a, "ci": list(interval(p, level))} for a, p in zip(full, per)],
+            "seeds": [{"ap": a, "ci": list(interval(p, level)), "samples": p} for a, p in zip(full, per)],
             "samples": pooled,
         }
     return out
