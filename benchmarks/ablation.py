@@ -44,6 +44,7 @@ results go to ``--work/quick`` unless ``--out`` is given. Method: docs/ablation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -181,7 +182,7 @@ def _stamp_of(path: str) -> Any:
 
 
 def variant_config(base: Config, variant: str, seed: int, plan: Plan, data: Dict[str, Dict[str, str]],
-                   proposals: Dict[str, str]) -> Config:
+                   proposals: Dict[str, str], device: str = "cpu") -> Config:
     """The crowd config with one variant's training switches, data paths and sizes."""
     stn, kind = VARIANTS[variant]
     sets = [
@@ -190,7 +191,7 @@ def variant_config(base: Config, variant: str, seed: int, plan: Plan, data: Dict
         f"model.stn={'true' if stn else 'false'}",
         f"train.seed={seed}", f"train.epochs={plan.epochs}", f"train.lr_steps={list(plan.lr_steps)}",
         f"train.max_samples={'null' if plan.max_samples is None else plan.max_samples}",
-        "device=cpu",
+        f"device={device}",
     ]
     if kind == "gt":
         sets += ["train.proposals.type=gt"]
@@ -411,6 +412,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     # OpenCV thread in this process (the workers use one each anyway, rmpe.data.loader).
     cv2.setNumThreads(1)
     plan = QUICK if args.quick else FULL
+    changes = {k: v for k, v in (("epochs", args.epochs), ("train_images", args.train_images)) if v is not None}
+    if changes:
+        plan = dataclasses.replace(plan, **changes)
     work = os.path.join(args.work, "quick") if args.quick else args.work
     out = args.out or (os.path.join(work, "results") if args.quick else os.path.join(ROOT, "benchmarks", "ablation"))
     os.makedirs(out, exist_ok=True)
@@ -429,7 +433,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     timings: Dict[str, float] = {}
     for variant in variants:
         for seed in seeds:
-            config = variant_config(base, variant, seed, plan, data, proposals)
+            config = variant_config(base, variant, seed, plan, data, proposals, args.device)
             bar.set_postfix_str(f"train {variant} seed {seed}")
             t0 = time.perf_counter()
             ckpt = train_variant(work, variant, seed, config, quiet=args.quiet or not args.verbose)
@@ -467,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--quick", action="store_true", help="tiny world, 1 short epoch: a smoke test of the chain")
+    ap.add_argument("--epochs", type=int, default=None, help="override the plan's epochs (the LR step stays at the plan's epoch)")
+    ap.add_argument("--train-images", type=int, default=None, help="override the plan's training images")
+    ap.add_argument("--device", default="cpu", help="training and evaluation device (cpu, cuda, auto)")
     ap.add_argument("--verbose", action="store_true", help="also show the training and evaluation bars")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
