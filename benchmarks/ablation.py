@@ -413,6 +413,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     cv2.setNumThreads(1)
     plan = QUICK if args.quick else FULL
     changes = {k: v for k, v in (("epochs", args.epochs), ("train_images", args.train_images)) if v is not None}
+    if "epochs" in changes:  # the rate still drops by 10 for the last epoch
+        changes["lr_steps"] = (changes["epochs"] - 1,) if changes["epochs"] > 1 else ()
     if changes:
         plan = dataclasses.replace(plan, **changes)
     work = os.path.join(args.work, "quick") if args.quick else args.work
@@ -471,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--quick", action="store_true", help="tiny world, 1 short epoch: a smoke test of the chain")
-    ap.add_argument("--epochs", type=int, default=None, help="override the plan's epochs (the LR step stays at the plan's epoch)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the plan's epochs (the LR drops for the last one)")
     ap.add_argument("--train-images", type=int, default=None, help="override the plan's training images")
     ap.add_argument("--device", default="cpu", help="training and evaluation device (cpu, cuda, auto)")
     ap.add_argument("--verbose", action="store_true", help="also show the training and evaluation bars")
