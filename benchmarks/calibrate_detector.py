@@ -18,7 +18,6 @@ that module), and the table shows the simulated figure as a ratio of the real on
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
