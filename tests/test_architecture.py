@@ -16,6 +16,7 @@ PACKAGES = ("rmpe", "sppe", "detectors", "pose_nms", "pgpg")
 LAYERS = (
     ("rmpe.errors", "rmpe.io", "rmpe.keypoints", "rmpe.structures", "rmpe.testing"),
     ("rmpe.geometry", "rmpe.codec", "rmpe.crop", "rmpe.stn", "rmpe.formats", "rmpe.render", "rmpe.evaluation",
+     "rmpe.evaluation_bootstrap",
      "rmpe.data.annotations", "rmpe.data.augment", "rmpe.data.synthetic", "rmpe.tracking"),
     ("rmpe.config", "rmpe.distributed", "rmpe.model", "rmpe.checkpoints", "rmpe.data.dataset", "rmpe.data.loader",
      "rmpe.sources", "rmpe.results_io", "rmpe.outputs", "rmpe.export"),
