@@ -6,7 +6,9 @@ are scored and how many people get no box. The same function reads a real detect
 file (:func:`coco_detector_statistics`) and the simulated detector of a synthetic world
 (:func:`simulated_detector_statistics`), so the two can be compared figure by figure
 (``benchmarks/calibrate_detector.py``, docs/synthetic-data.md "Crowd world and detector
-calibration").
+calibration"). :func:`person_box_rows` gives the per-person view (each box owned by one
+person) that the video detector's duplicate scores and box errors are tuned to
+(``benchmarks/calibrate_detector.py --per-person``).
 
 Definitions (boxes xyxy in image pixels; only detections scoring ``>= score_threshold``):
 
@@ -111,12 +113,56 @@ def detector_statistics(
     }
 
 
-def coco_detector_statistics(ann_file: str, det_file: str, **options: Any) -> Dict[str, Any]:
-    """:func:`detector_statistics` of a COCO detection results file against a COCO annotation file.
+def person_box_rows(
+    gt_boxes: Sequence[np.ndarray],
+    det_boxes: Sequence[np.ndarray],
+    det_scores: Sequence[np.ndarray],
+    *,
+    iou_threshold: float = 0.5,
+) -> List[Dict[str, Any]]:
+    """Per person, the boxes a detector gives it: the figures the video detector is tuned to.
+
+    Every detection belongs to the ground-truth person it overlaps most, if that IoU is at
+    least ``iou_threshold`` (so, unlike :func:`detector_statistics`, a box counts for one person).
+
+    Args:
+        gt_boxes, det_boxes, det_scores: as for :func:`detector_statistics`.
+
+    Returns:
+        One dict per person, image by image: ``scores`` (its boxes' scores, best first),
+        ``top_iou`` (IoU of its best-scored box, 0 without one) and ``side_errors`` (4,):
+        the best-scored box's x0, y0, x1, y1 minus the ground truth's, as fractions of the
+        ground-truth width (x) or height (y); None without a box.
+    """
+    rows: List[Dict[str, Any]] = []
+    for gt, det, score in zip(gt_boxes, det_boxes, det_scores):
+        gt = np.asarray(gt, np.float64).reshape(-1, 4)
+        det = np.asarray(det, np.float64).reshape(-1, 4)
+        score = np.asarray(score, np.float64).reshape(-1)
+        iou = box_iou(gt, det) if len(gt) and len(det) else np.zeros((len(gt), len(det)))
+        owner = np.where(iou.max(axis=0) >= iou_threshold, iou.argmax(axis=0), -1) if len(gt) else np.full(len(det), -1)
+        for g in range(len(gt)):
+            mine = np.flatnonzero(owner == g)
+            mine = mine[np.argsort(-score[mine], kind="stable")]
+            if not len(mine):
+                rows.append({"scores": [], "top_iou": 0.0, "side_errors": None})
+                continue
+            size = np.array([gt[g, 2] - gt[g, 0], gt[g, 3] - gt[g, 1]] * 2)
+            rows.append({"scores": score[mine].tolist(), "top_iou": float(iou[g, mine[0]]),
+                         "side_errors": (det[mine[0]] - gt[g]) / np.maximum(size, 1e-12)})
+    return rows
+
+
+def read_coco_detections(ann_file: str, det_file: str):
+    """A COCO annotation file and a detection results file as per-image lists of arrays.
 
     Ground truth: every non-crowd person annotation (with or without keypoints, as a
     detector sees them all); images: those with at least one such person. Detections on
     other images are ignored.
+
+    Returns:
+        ``(gt_boxes, det_boxes, det_scores)``: per image (N_i, 4) and (D_i, 4) xyxy boxes in
+        image px and (D_i,) scores, the inputs of :func:`detector_statistics`.
     """
     from detectors.detection_file import parse_xywh
     from detectors.detection_file import read_json as read_detections
@@ -138,8 +184,14 @@ def coco_detector_statistics(ann_file: str, det_file: str, **options: Any) -> Di
             continue
         det[i].append(parse_xywh(record["bbox"], f"{det_file}: detection {n}"))
         scores[i].append(float(record.get("score", 1.0)))
-    return detector_statistics([np.asarray(g).reshape(-1, 4) for g in gt], [np.asarray(d).reshape(-1, 4) for d in det],
-                               [np.asarray(s) for s in scores], **options)
+    return ([np.asarray(g).reshape(-1, 4) for g in gt], [np.asarray(d).reshape(-1, 4) for d in det],
+            [np.asarray(s) for s in scores])
+
+
+def coco_detector_statistics(ann_file: str, det_file: str, **options: Any) -> Dict[str, Any]:
+    """:func:`detector_statistics` of a COCO detection results file against a COCO annotation file
+    (read by :func:`read_coco_detections`)."""
+    return detector_statistics(*read_coco_detections(ann_file, det_file), **options)
 
 
 def simulated_detector_statistics(config: Any, num_images: int, seed: int = 0,

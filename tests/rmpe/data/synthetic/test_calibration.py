@@ -87,3 +87,20 @@ def test_default_world_is_far_from_the_crowd_calibration():
     sim = simulated_detector_statistics(load_config(str(CROWD)).synthetic.__class__(), 60, seed=0)
     assert sim["boxes_per_person"] < 1.6
     assert sim["false_positives_per_image"] < 1.0
+
+
+def test_person_box_rows_by_hand():
+    from rmpe.data.synthetic.calibration import person_box_rows
+
+    gt = [np.array([[0, 0, 10, 20], [100, 0, 110, 20]], float), np.array([[0, 0, 10, 10]], float)]
+    det = [np.array([[1, 0, 11, 20], [0, 2, 10, 22], [100, 0, 110, 20], [50, 50, 60, 60]], float), np.zeros((0, 4))]
+    scores = [np.array([0.4, 0.9, 0.8, 0.7]), np.zeros(0)]
+    rows = person_box_rows(gt, det, scores)
+    assert len(rows) == 3
+    # person 0 owns boxes 1 (0.9, shifted down 2 px of 20) and 0 (0.4, shifted right 1 px of 10)
+    assert rows[0]["scores"] == [0.9, 0.4]
+    assert rows[0]["top_iou"] == pytest.approx(18 * 10 / (2 * 200 - 180))
+    np.testing.assert_allclose(rows[0]["side_errors"], [0.0, 0.1, 0.0, 0.1])
+    assert rows[1]["scores"] == [0.8] and rows[1]["top_iou"] == 1.0
+    np.testing.assert_allclose(rows[1]["side_errors"], 0.0)
+    assert rows[2] == {"scores": [], "top_iou": 0.0, "side_errors": None}  # the box at (50, 50) belongs to nobody
