@@ -24,3 +24,19 @@ LIMBS: Tuple[Tuple[int, int], ...] = tuple(COCO_SKELETON) + ((0, 5), (0, 6))
 
 #: Keypoints of the layout :data:`LIMBS` is written for (COCO-17).
 NUM_KEYPOINTS = 17
+
+
+def config_limbs(config) -> Tuple[Tuple[int, int], ...]:
+    """The limbs of a config's keypoint set: :data:`LIMBS` for COCO-17, else ``data.skeleton``.
+
+    Raises:
+        RMPEError: a custom keypoint set without a skeleton (the fields need limbs).
+    """
+    from ..errors import RMPEError
+
+    if config.data.keypoint_names is None and int(config.model.num_keypoints) == NUM_KEYPOINTS:
+        return LIMBS
+    skeleton = config.data.keypoint_set().skeleton
+    if not skeleton:
+        raise RMPEError("a bottom-up model on a custom keypoint set needs its limbs: set data.skeleton")
+    return tuple(tuple(int(i) for i in p) for p in skeleton)

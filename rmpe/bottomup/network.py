@@ -99,6 +99,9 @@ class BottomUpNet(nn.Module):
     """
 
     stride = 4
+    #: what the trainer asks every model (an RMPE model has these): no parallel SPPE, no heatmap codec
+    parallel_sppe = None
+    codec = None
 
     def __init__(
         self,
@@ -170,9 +173,9 @@ class BottomUpNet(nn.Module):
 
         COCO-17 uses :data:`LIMBS`; another keypoint set uses its ``data.skeleton``.
         """
-        kpset = config.data.keypoint_set()
-        k = int(config.model.num_keypoints)
-        limbs = LIMBS if k == 17 and config.data.keypoint_names is None else kpset.skeleton
+        from .limbs import config_limbs
+
+        k, limbs = int(config.model.num_keypoints), config_limbs(config)
         return build_bottomup(config.model.name, num_keypoints=k, limbs=limbs,
                               pixel_mean=tuple(config.model.pixel_mean), pixel_std=tuple(config.model.pixel_std))
 
