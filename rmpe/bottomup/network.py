@@ -172,9 +172,17 @@ class BottomUpNet(nn.Module):
         """The config's ``model.name`` variant with its ``num_keypoints`` and pixel normalisation.
 
         COCO-17 uses :data:`LIMBS`; another keypoint set uses its ``data.skeleton``.
+
+        Raises:
+            RMPEError: ``model.input_size`` not a multiple of 8, or a custom keypoint set
+                without ``data.skeleton``.
         """
+        from ..errors import RMPEError
         from .limbs import config_limbs
 
+        if any(int(v) % 8 for v in config.model.input_size):
+            raise RMPEError(f"model.input_size {list(config.model.input_size)}: a bottom-up network needs H and W "
+                            "that are multiples of 8")
         k, limbs = int(config.model.num_keypoints), config_limbs(config)
         return build_bottomup(config.model.name, num_keypoints=k, limbs=limbs,
                               pixel_mean=tuple(config.model.pixel_mean), pixel_std=tuple(config.model.pixel_std))

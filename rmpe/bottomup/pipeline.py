@@ -75,6 +75,13 @@ class BottomUpPipeline:
         return cls(model, input_size=tuple(config.model.input_size), device=dev, decode_options=options,
                    half=config.inference.half, timer=timer)
 
+    def proposals(self, *args: Any, **kwargs: Any):
+        """Refused: ``rmpe-eval --tune-nms`` tunes the top-down pose NMS, which a bottom-up model does not use."""
+        from ..errors import RMPEError
+
+        raise RMPEError("--tune-nms tunes the top-down pose NMS; a bottom-up model (model.name "
+                        f"{self.model.name!r}) has none to tune")
+
     def _stage(self, name: str):
         return self.timer(name) if self.timer is not None else contextlib.nullcontext()
 

@@ -95,7 +95,7 @@ def test_pipeline_maps_decoded_people_back_to_image_pixels():
 
 
 @pytest.mark.slow
-def test_train_eval_demo_api_end_to_end(synth, tmp_path):
+def test_train_eval_demo_api_end_to_end(synth, tmp_path, capsys):
     from rmpe.api import PoseEstimator
     from rmpe.cli.demo import main as demo_main
     from rmpe.config import save_config
@@ -123,6 +123,7 @@ def test_train_eval_demo_api_end_to_end(synth, tmp_path):
     code = demo_main(["--config", str(cfg_file), "--checkpoint", str(ckpt), "--image", image,
                       "--json", str(tmp_path / "out.json"), "--quiet", "--device", "cpu"])
     assert code == 0 and isinstance(json.loads((tmp_path / "out.json").read_text()), list)
+    assert "--detector and the detector: settings are ignored" in capsys.readouterr().err
     # a top-down checkpoint for a bottom-up config is one clear error
     from sppe import build_sppe, save_checkpoint
 
@@ -130,3 +131,17 @@ def test_train_eval_demo_api_end_to_end(synth, tmp_path):
     save_checkpoint(td, build_sppe("fastpose_se18", input_size=(96, 128)))
     with pytest.raises(RMPEError, match="not a bottom-up model checkpoint"):
         evaluate_model(cfg, checkpoint=str(td), progress=False, log=lambda m: None)
+
+
+def test_config_errors_are_one_line(synth, tmp_path):
+    from rmpe.bottomup.network import BottomUpNet
+    from rmpe.eval_runner import tune_pose_nms
+
+    cfg = _config(synth)
+    bad = config_from_dict({**cfg.to_dict(), "model": {**cfg.to_dict()["model"], "input_size": [100, 128],
+                                                         "heatmap_size": [25, 32]}})
+    with pytest.raises(RMPEError, match="multiples of 8"):
+        BottomUpNet.from_config(bad)
+    with pytest.raises(RMPEError, match="has none to tune"):
+        tune_pose_nms(cfg, out_yaml=str(tmp_path / "nms.yaml"), progress=False, log=lambda m: None,
+                      model=BottomUpNet.from_config(cfg).eval())
