@@ -20,7 +20,7 @@ narrow and shallow stages: trains on a CPU), ``openpose_res18`` and ``openpose_r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -16,7 +16,6 @@ score.
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
