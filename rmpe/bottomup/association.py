@@ -228,8 +228,10 @@ def decode(
                     people[gone] = np.full(k, -1, np.int64)
     rows = np.array([p for p in people if (p >= 0).sum() >= max(min_parts, 1)], dtype=np.int64).reshape(-1, k)
     found = rows >= 0
-    kp = np.where(found[..., None], xy[np.maximum(rows, 0)] if xy.size else 0.0, 0.0).astype(np.float32)
-    ks = np.where(found, score[np.maximum(rows, 0)] if score.size else 0.0, 0.0).astype(np.float32)
+    kp = np.zeros((len(rows), k, 2), np.float32)
+    ks = np.zeros((len(rows), k), np.float32)
+    kp[found] = xy[rows[found]]
+    ks[found] = score[rows[found]]
     ps = ks.mean(axis=1) if k else np.zeros(len(rows), np.float32)
     keep = ps >= min_score
     order = np.argsort(-ps[keep], kind="stable")

@@ -281,5 +281,17 @@ def test_decode_equals_plain_loop_on_noisy_fields(seed):
         assert p_ == pytest.approx(rp, abs=1e-6)
 
 
+def test_decode_without_peaks_returns_empty_arrays():
+    maps, fields, _ = encode(np.zeros((0, 17, 2)), np.zeros((0, 17)), (6, 8))
+    kp, ks, ps = decode(maps, fields)
+    assert kp.shape == (0, 17, 2) and ks.shape == (0, 17) and ps.shape == (0,)
+    one = np.zeros_like(maps)
+    one[0, 2, 3] = 0.9  # a lone nose: a peak but no person of min_parts joints
+    kp, ks, ps = decode(one, fields)
+    assert kp.shape == (0, 17, 2) and ps.shape == (0,)
+    kp, ks, ps = decode(one, fields, min_parts=1)
+    assert kp.shape == (0, 17, 2)  # a person needs a connection: a single peak forms none
+
+
 def test_limbs_are_the_coco_skeleton_plus_nose_shoulders():
     assert LIMBS[:19] == tuple(COCO_SKELETON) and LIMBS[19:] == ((0, 5), (0, 6))

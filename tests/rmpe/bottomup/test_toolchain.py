@@ -80,9 +80,11 @@ def test_pipeline_maps_decoded_people_back_to_image_pixels():
         limbs = build_bottomup("openpose_lite").limbs
 
         def forward(self, images):
-            assert images.shape == (1, 3, 256, 384)
-            maps, fields, _ = encode(to_map(truth), np.ones((2, 17)), (64, 96))
-            return BottomUpOutput(fields=[torch.as_tensor(fields)[None]], maps=[torch.as_tensor(maps)[None]])
+            assert images.shape[1:] == (3, 256, 384)
+            maps, fields, _ = encode(to_map(truth), np.ones(truth.shape[:2]), (64, 96))
+            b = images.shape[0]
+            return BottomUpOutput(fields=[torch.as_tensor(fields)[None].expand(b, -1, -1, -1)],
+                                  maps=[torch.as_tensor(maps)[None].expand(b, -1, -1, -1)])
 
     pipe = BottomUpPipeline(Perfect(), input_size=(256, 384))
     people = pipe([np.zeros((h, w, 3), np.uint8)])[0]
@@ -92,6 +94,9 @@ def test_pipeline_maps_decoded_people_back_to_image_pixels():
         np.testing.assert_allclose(p.xy, t, atol=1e-3)
         np.testing.assert_allclose(p.box, [*t.min(axis=0), *t.max(axis=0)], atol=1e-3)
         assert 0 < p.score <= 1
+    # a frame without people (an untrained network's usual output) gives an empty list
+    truth = np.zeros((0, 17, 2))
+    assert pipe([np.zeros((h, w, 3), np.uint8), np.zeros((50, 60, 3), np.uint8)]) == [[], []]
 
 
 @pytest.mark.slow
