@@ -264,10 +264,9 @@ class Trainer:
 
     def _setup(self) -> None:
         from ..data.dataset import COCOKeypointDataset
+        from ..bottomup.network import is_bottomup
         from ..data.synthetic.coco import is_synthetic
         from ..model import RMPEModel
-
-        from ..bottomup.network import is_bottomup
 
         c = self.config
         self.bottomup = is_bottomup(c.model.name)  # bottom-up (rmpe.bottomup): whole images, maps + fields
@@ -499,6 +498,10 @@ class Trainer:
                 out, targets, weights, centred, centred_w,
                 loss_weight=c.loss_weight, parallel_weight=c.parallel_sppe_weight,
             )
+        return self._optimizer_step(losses)
+
+    def _optimizer_step(self, losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Backward of ``losses["total"]``, the (AMP-scaled) Adam step and the schedulers; detached losses."""
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.step(self.optimizer)
@@ -517,14 +520,7 @@ class Trainer:
         maps, fields, mask = (batch[k].to(dev, non_blocking=True) for k in ("maps", "fields", "mask"))
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=self.use_amp):
             losses = bottomup_losses(self.train_model(images), maps, fields, mask)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["total"]).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.warmup is not None:
-            self.warmup.step()
-        self.multistep.step()
-        return {k: v.detach() for k, v in losses.items()}
+        return self._optimizer_step(losses)
 
     # ------------------------------------------------------------------ records
 
