@@ -113,6 +113,14 @@ def test_train_eval_demo_api_end_to_end(synth, tmp_path, capsys):
     ckpt = tmp_path / "work" / "last.pth"
     stored = torch.load(ckpt, weights_only=True)
     assert stored["format"] == "rmpe-bottomup" and stored["name"] == "openpose_lite" and "optimizer" in stored
+    # the trainer's exact resume works for it too: 1 step, stop, resume -> the same weights
+    part = train(cfg, str(tmp_path / "part"), quiet=True, max_steps=1)
+    assert part.stopped_early and part.global_step == 1
+    rest = train(cfg, str(tmp_path / "part"), quiet=True, resume=True)
+    assert rest.global_step == 2 and not rest.stopped_early
+    resumed = torch.load(tmp_path / "part" / "last.pth", weights_only=True)["state_dict"]
+    for k, v in stored["state_dict"].items():
+        assert torch.allclose(v.float(), resumed[k].float(), atol=1e-5), k
     records = [json.loads(line) for line in open(tmp_path / "work" / "metrics.jsonl")]
     assert [r["type"] for r in records if r["type"] != "train"] == ["epoch", "val"]
     assert records[0]["loss"] > 0 and records[0]["loss_heatmap"] > 0
