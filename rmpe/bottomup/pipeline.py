@@ -7,7 +7,8 @@ detector. :func:`build_pipeline` and :func:`load_pose_model` pick the bottom-up 
 path from ``model.name``.
 
 Per batch of frames: each frame is letterboxed into the network input (one matrix per frame,
-:func:`rmpe.bottomup.data.letterbox_matrix`), the batch runs through the network once, every
+:func:`rmpe.bottomup.data.letterbox_matrix`, sampled on the device by
+:func:`rmpe.crop.crop_images`, as the top-down crops are), the batch runs through the network once, every
 frame's last-stage maps and fields are decoded (:func:`rmpe.bottomup.decode`, map pixels) and
 the keypoints go back to image pixels through ``(letterbox)^-1 @ (map -> input)``. A person's
 box is the extent of its found keypoints; its score (and box score) the association's person
@@ -22,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..data.augment import warp_crop
+from ..crop import crop_images, frames_to_tensor
 from ..distributed import resolve_device
 from ..structures import Person
 from .association import decode
@@ -98,9 +99,10 @@ class BottomUpPipeline:
         if not len(images):
             return []
         with self._stage("pose"):
-            mats = [letterbox_matrix(im.shape[:2], self.input_size) for im in images]
-            rgb = np.stack([warp_crop(im, m, self.input_size)[:, :, ::-1].transpose(2, 0, 1) for im, m in zip(images, mats)])
-            batch = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).float().div_(255.0)
+            frames, sizes = frames_to_tensor(images, self.device, dtype=torch.uint8)
+            mats = [letterbox_matrix(tuple(int(v) for v in hw), self.input_size) for hw in sizes]
+            matrices = torch.as_tensor(np.stack(mats), dtype=torch.float32, device=self.device)
+            batch = crop_images(frames, torch.arange(len(mats), device=self.device), matrices, self.input_size)
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.half):
                 out = self.model(batch)
             maps = out.maps[-1].float().cpu().numpy()
