@@ -38,6 +38,7 @@ setup(
             "rmpe-train=rmpe.cli.train:main",
             "rmpe-synth=rmpe.cli.synth:main",
             "rmpe-pgpg=rmpe.cli.pgpg:main",
+            "rmpe-export=rmpe.cli.export:main",
         ]
     },
 )

@@ -23,6 +23,7 @@ from .pipeline import StageTimer
 from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
 from .tracking import PoseTracker
+from .tracking.smoothing import KeypointSmoother
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
 
@@ -36,19 +37,33 @@ def read_image(image: ImageLike) -> np.ndarray:
     return read_image_file(os.fspath(image))
 
 
-def assign_track_ids(tracker: PoseTracker, people: List[Person]) -> List[Person]:
+def assign_track_ids(tracker: PoseTracker, people: List[Person], smoother: Optional[KeypointSmoother] = None,
+                     frame_index: int = 0) -> List[Person]:
     """Run one frame's people (after pose NMS) through ``tracker`` and set their ``track_id``
-    (None for a person in no confirmed track); returns ``people``."""
+    (None for a person in no confirmed track); returns ``people``.
+
+    The people's appearance features (:attr:`Person.feature`) go to the tracker when every
+    person has one. With a ``smoother`` the tracked people's keypoints are then smoothed in
+    place (One-Euro, :mod:`rmpe.tracking.smoothing`), ``frame_index`` giving the time.
+    """
     if people:
         kp = np.stack([np.asarray(p.keypoints, dtype=np.float64) for p in people])
         boxes = np.stack([np.asarray(p.box, dtype=np.float64) for p in people])
         scores = np.array([float(p.box_score) for p in people])
-        found = tracker.update(boxes, scores, kp[:, :, :2], kp[:, :, 2])
+        feats = None
+        if all(p.feature is not None for p in people):
+            feats = np.stack([np.asarray(p.feature, dtype=np.float64) for p in people])
+        found = tracker.update(boxes, scores, kp[:, :, :2], kp[:, :, 2], features=feats)
     else:
         found = tracker.update(np.zeros((0, 4)), np.zeros(0), np.zeros((0, len(tracker.sigmas), 2)),
                                np.zeros((0, len(tracker.sigmas))))
     for person, tid in zip(people, found):
         person.track_id = int(tid) if tid >= 0 else None
+    if smoother is not None:
+        smoothed = smoother(frame_index, found, kp[:, :, :2] if people else np.zeros((0, len(tracker.sigmas), 2)))
+        for person, xy in zip(people, smoothed):
+            person.keypoints = person.keypoints.copy()
+            person.keypoints[:, :2] = xy
     return people
 
 
@@ -67,6 +82,8 @@ class PoseEstimator:
         overrides: ``key.sub=value`` strings applied to the config.
         batch: frames per pipeline step (default ``inference.batch``).
         profile: time every stage (see :attr:`timer`).
+        backend: ``torch``, ``onnxruntime`` or ``openvino`` (default ``inference.backend``);
+            the last two take an ``.onnx`` file from ``rmpe-export`` as ``checkpoint``.
     """
 
     def __init__(
@@ -81,19 +98,21 @@ class PoseEstimator:
         overrides: Sequence[str] = (),
         batch: Optional[int] = None,
         profile: bool = False,
+        backend: Optional[str] = None,
     ) -> None:
         flags = [f"{key}={value}" for key, value in (
             ("inference.flip", None if flip is None else str(bool(flip)).lower()),
             ("inference.decoder", decoder),
             ("inference.batch", batch),
             ("device", device),
+            ("inference.backend", backend),
         ) if value is not None]
         self.config = as_config(config, list(overrides) + flags)
         cfg = self.config
         self.device = resolve_device(cfg.device)
         self.timer = StageTimer(self.device, enabled=profile)
         self.pipeline = build_pipeline(cfg, checkpoint=checkpoint, detector=detector,  # bottom-up or top-down
-                                                 device=str(self.device), timer=self.timer)
+                                       device=str(self.device), timer=self.timer)
         self.model = self.pipeline.model
         self.detector = self.pipeline.detector
         self.batch = cfg.inference.batch
@@ -135,7 +154,7 @@ class PoseEstimator:
             yield frame.index, people
 
     def run(self, source: Any, queue_size: Optional[int] = None, ids: Any = None,
-            track: bool = False) -> Iterator[Tuple[Frame, List[Person]]]:
+            track: bool = False, fps: Optional[float] = None) -> Iterator[Tuple[Frame, List[Person]]]:
         """Iterate over ``(frame, people)`` of a frame source (``rmpe.sources.VideoSource`` or ``ImageSource``).
 
         Args:
@@ -146,17 +165,26 @@ class PoseEstimator:
             track: give every person a stable :attr:`Person.track_id` across the frames
                 (docs/tracking.md): after pose NMS, each frame's people go through one new
                 :class:`rmpe.tracking.PoseTracker` (settings from ``tracking:``), in frame order;
-                a person outside any confirmed track keeps ``track_id`` None.
+                a person outside any confirmed track keeps ``track_id`` None. With
+                ``tracking.appearance`` the pipeline also hands the tracker each person's SPPE
+                feature (:attr:`Person.feature`); with ``tracking.smooth`` the tracked keypoints
+                are One-Euro smoothed at the source's frame rate.
+            fps: frame rate for the smoothing (default: the source's ``fps``, else 25).
         """
         ids = ids or (lambda f: f.index if f.name is None else f.name)
+        settings = self.config.tracking
         tracker = self.tracker() if track else None
+        smoother = KeypointSmoother.from_config(self.config, fps or getattr(source, "fps", 25.0)) if track and settings.smooth else None
+        features = self.pipeline.features
+        self.pipeline.features = bool(track and settings.appearance)
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)
         try:
             for frames in batched(reader, self.batch):
                 people = self.pipeline([f.image for f in frames], [ids(f) for f in frames])
                 if tracker is not None:
-                    for found in people:
-                        assign_track_ids(tracker, found)
+                    for frame, found in zip(frames, people):
+                        assign_track_ids(tracker, found, smoother, frame.index)
                 yield from zip(frames, people)
         finally:
             reader.close()
+            self.pipeline.features = features

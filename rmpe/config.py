@@ -205,6 +205,9 @@ class InferenceConfig:
     #: ``keypoint_threshold``)
     score: Literal["pose_nms", "box", "box_x_keypoints"] = "pose_nms"
     keypoint_threshold: float = setting(0.2, **PROBABILITY)  #: for ``score: box_x_keypoints``
+    #: what runs the networks: ``torch`` (a .pth checkpoint), ``onnxruntime`` or ``openvino``
+    #: (an .onnx file from rmpe-export; docs/export.md)
+    backend: Literal["torch", "onnxruntime", "openvino"] = "torch"
 
 
 @dataclass
@@ -231,7 +234,12 @@ class TrackingConfig:
     """Pose tracking across video frames (docs/tracking.md): the settings of ``rmpe.tracking.PoseTracker``.
 
     Scores are detector box scores in [0, 1]; a pair cost is in [0, 1] (0 = identical).
+    ``appearance`` and the ``smooth*`` keys belong to the steps around the tracker (the
+    pipeline's features, ``rmpe.tracking.smoothing``); :data:`PIPELINE_KEYS` names them.
     """
+
+    #: keys read by the pipeline and the smoother rather than passed to ``PoseTracker``
+    PIPELINE_KEYS = ("appearance", "smooth", "smooth_min_cutoff", "smooth_beta", "smooth_d_cutoff")
 
     #: detections scoring at least this are matched first, against every track (stage 1), and may start tracks
     high_score: float = setting(0.5, **PROBABILITY)
@@ -254,6 +262,12 @@ class TrackingConfig:
     appearance_momentum: float = setting(0.9, **PROBABILITY)  #: a track's feature becomes m x old + (1 - m) x new after each match
     position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame, as a fraction of the person's height
     velocity_noise: float = setting(0.00625, **POSITIVE)  #: Kalman velocity noise per frame, as a fraction of the person's height
+    #: with tracking, the pipeline hands each person's SPPE backbone feature (pooled, no extra network pass) to the tracker
+    appearance: bool = True
+    smooth: bool = False  #: One-Euro smoothing of each tracked person's keypoints (rmpe-demo --smooth)
+    smooth_min_cutoff: float = setting(1.0, **POSITIVE)  #: One-Euro cutoff at rest, Hz (lower: smoother, more lag)
+    smooth_beta: float = setting(0.01, **NON_NEGATIVE)  #: One-Euro cutoff increase per px/s of keypoint speed (higher: less lag)
+    smooth_d_cutoff: float = setting(1.0, **POSITIVE)  #: One-Euro cutoff of the speed estimate, Hz
 
 
 @dataclass

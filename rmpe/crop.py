@@ -82,18 +82,47 @@ def frames_to_tensor(
     return x.to(dtype).div_(255.0).contiguous(), sizes
 
 
+def affine_grid(theta: torch.Tensor, out_size: Tuple[int, int]) -> torch.Tensor:
+    """``F.affine_grid(theta, (N, C, h, w), align_corners=False)`` from plain tensor ops.
+
+    The one sampling-grid builder of the project: the torch path (:func:`sample_affine`,
+    :func:`crop_images`, the STN and the SDTN) and the ONNX export (:mod:`rmpe.export.onnx`)
+    both use it. ``F.affine_grid`` has no ONNX export; ``arange``, ``stack`` and ``matmul``
+    do, so the exported graph carries the grid followed by ``GridSample`` (opset 16+).
+
+    Output pixel ``(i, j)`` has the normalised centre ``x_j = (2j + 1) / w - 1``,
+    ``y_i = (2i + 1) / h - 1``; its grid entry is ``theta @ (x_j, y_i, 1)``.
+
+    Args:
+        theta: (N,2,3) maps from normalised output coordinates to normalised input
+            coordinates (the ``affine_grid`` convention, ``align_corners=False``).
+        out_size: (h, w) of the output (Python ints: fixed in an exported graph).
+
+    Returns:
+        (N,h,w,2) grid (x, y) in normalised input coordinates, of ``theta``'s dtype.
+    """
+    h, w = int(out_size[0]), int(out_size[1])
+    xs = (torch.arange(w, dtype=theta.dtype, device=theta.device) * 2 + 1) / w - 1  # (w,)
+    ys = (torch.arange(h, dtype=theta.dtype, device=theta.device) * 2 + 1) / h - 1  # (h,)
+    base = torch.stack(
+        [xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w), torch.ones((h, w), dtype=theta.dtype, device=theta.device)],
+        dim=-1,
+    ).reshape(1, h * w, 3)  # (1, h*w, 3) homogeneous output centres
+    grid = torch.matmul(base, theta.transpose(1, 2))  # (N, h*w, 2)
+    return grid.reshape(-1, h, w, 2)
+
+
 def _grid(
     sampling: torch.Tensor, in_size: Tuple[int, int], out_size: Tuple[int, int], dtype: torch.dtype
 ) -> torch.Tensor:
     """(N,3,3) output px -> input px sampling maps -> (N,h,w,2) grid_sample grid of ``dtype``.
 
     The grid is built in float64 (exact normalised pixel centres, through
-    :func:`rmpe.geometry.normalized_sampling_matrices`) and then rounded once.
+    :func:`rmpe.geometry.normalized_sampling_matrices` and :func:`affine_grid`) and then
+    rounded once.
     """
     theta = normalized_sampling_matrices(sampling, in_size, out_size)
-    n = theta.shape[0]
-    grid = F.affine_grid(theta, [n, 1, int(out_size[0]), int(out_size[1])], align_corners=False)
-    return grid.to(dtype)
+    return affine_grid(theta, out_size).to(dtype)
 
 
 def sample_affine(

@@ -329,6 +329,9 @@ class RMPEModel(nn.Module):
         """
         if self.stn is None:
             raise RMPEError("model: predict_theta needs the STN; build the model with stn=True (model.stn)")
+        pixel_theta = getattr(self.stn, "predict_pixel_theta", None)
+        if pixel_theta is not None:  # a runtime backend's exported STN (rmpe.export.adapter) gives crop-px theta
+            return pixel_theta(crops.float()).float()
         with torch.autocast(device_type=crops.device.type, enabled=False):
             theta_norm = self.stn(self.normalize(crops.float()))
         return theta_to_pixel(theta_norm.float(), self.input_size)
@@ -422,7 +425,8 @@ class RMPEModel(nn.Module):
         decoder: Optional[str] = None,
         amp: bool = False,
         batch: Optional[int] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        features: bool = False,
+    ) -> Tuple[torch.Tensor, ...]:
         """Keypoints in image pixels for person boxes (the inference path).
 
         Per chunk of ``batch`` people: crop boxes (``aspect_ratio``, ``box_scale``) ->
@@ -441,10 +445,11 @@ class RMPEModel(nn.Module):
             amp: fp16 autocast for the SPPE on CUDA (ignored on the CPU); sampling and
                 geometry stay float32/float64.
             batch: crops per SPPE call (default ``self.batch``).
+            features: also return the (N,C) appearance features (see :meth:`predict_crops`).
 
         Returns:
             keypoints (N,K,2) float32 in image pixels and scores (N,K) float32, on the
-            images' device.
+            images' device; with ``features`` a third item, (N,C) float32 or None.
         """
         device = self._device()
         if not isinstance(images, torch.Tensor):
@@ -458,19 +463,24 @@ class RMPEModel(nn.Module):
         n = box.shape[0]
         k = self.num_keypoints
         if n == 0:
-            return torch.zeros((0, k, 2), device=device), torch.zeros((0, k), device=device)
+            empty = (torch.zeros((0, k, 2), device=device), torch.zeros((0, k), device=device))
+            return empty + (None,) if features else empty
         chunk = int(batch or self.batch)
-        keypoints, scores = [], []
+        keypoints, scores, feats = [], [], []
         for start in range(0, n, chunk):  # loop over batches of crops
             sl = slice(start, start + chunk)
             m = crop_matrices(crop_boxes(box[sl], self.aspect_ratio, self.box_scale), self.input_size)
             crops = crop_images(images, idx[sl], m, self.input_size)
-            kp, conf = self.predict_crops(
-                crops, m, flip=flip, decoder=decoder, amp=amp, images=images, image_index=idx[sl]
+            out = self.predict_crops(
+                crops, m, flip=flip, decoder=decoder, amp=amp, images=images, image_index=idx[sl], features=features
             )
-            keypoints.append(kp)
-            scores.append(conf)
-        return torch.cat(keypoints), torch.cat(scores)
+            keypoints.append(out[0])
+            scores.append(out[1])
+            if features:
+                feats.append(out[2])
+        if not features:
+            return torch.cat(keypoints), torch.cat(scores)
+        return torch.cat(keypoints), torch.cat(scores), (None if any(f is None for f in feats) else torch.cat(feats))
 
     @torch.no_grad()
     def predict_crops(
@@ -483,7 +493,8 @@ class RMPEModel(nn.Module):
         amp: bool = False,
         images: Optional[torch.Tensor] = None,
         image_index: Optional[torch.Tensor] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        features: bool = False,
+    ) -> Tuple[torch.Tensor, ...]:
         """Keypoints in image pixels for crops taken with known matrices.
 
         The one crops-to-keypoints path (:meth:`predict` and training validation use it):
@@ -506,10 +517,13 @@ class RMPEModel(nn.Module):
                 sampled from them (one interpolation instead of two, and image content
                 instead of the crop's zero border where theta looks past the crop).
             image_index: (N,) long, the image of each crop; required with ``images``.
+            features: also return the SPPE's appearance features (see
+                ``sppe.FastPose.forward_features``), for the pose tracker.
 
         Returns:
             keypoints (N,K,2) float32 in image pixels and scores (N,K) float32, on the
-            crops' device.
+            crops' device; with ``features`` a third item, (N,C) float32 features of crop'
+            (None when the SPPE gives none).
 
         Raises:
             RMPEError: crops of another size than ``input_size``, matrices that are not
@@ -536,21 +550,34 @@ class RMPEModel(nn.Module):
                 crops = crop_images(images, image_index, compose_crop_matrices(matrices, theta), self.input_size)
         use_amp = bool(amp) and device.type == "cuda"
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            heatmaps = self._sppe_heatmaps(crops, flip)
+            heatmaps, feats = self._sppe_heatmaps(crops, flip, features)
         coords, scores = self.codec.decode(heatmaps, decoder)
         back = heatmap_to_image_matrices(matrices, theta, self.input_size, tuple(heatmaps.shape[-2:]))
-        return transform_points(back, coords).float(), scores.float()
+        keypoints = transform_points(back, coords).float()
+        if features:
+            return keypoints, scores.float(), feats
+        return keypoints, scores.float()
 
-    def _sppe_heatmaps(self, crops: torch.Tensor, flip: bool) -> torch.Tensor:
-        """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked."""
+    def _sppe_heatmaps(
+        self, crops: torch.Tensor, flip: bool, features: bool = False
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(N,3,H,W) raw crops -> (N,K,h,w) float32 heatmaps, flip-test averaged if asked, and
+        with ``features`` the SPPE's (N,C) float32 appearance features of the unmirrored crops
+        (None when not asked for or when the SPPE has no ``forward_features``)."""
         x = self.normalize(crops)
         n = x.shape[0]
         if flip:
             x = torch.cat([x, x.flip(-1)], dim=0)
-        hm = self.sppe(x).float()
+        feats = None
+        if features and hasattr(self.sppe, "forward_features"):
+            hm, feats = self.sppe.forward_features(x)
+            feats = feats[:n].float()
+        else:
+            hm = self.sppe(x)
+        hm = hm.float()
         if flip:
             hm = 0.5 * (hm[:n] + flip_heatmaps(hm[n:], self.flip_pairs, shift=True))
-        return hm
+        return hm, feats
 
     def _device(self) -> torch.device:
         for p in self.parameters():

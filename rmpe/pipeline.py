@@ -106,6 +106,8 @@ class PosePipeline:
         timer: optional :class:`StageTimer`.
         min_box_size: a box whose width or height is below this (px) after clipping to the
             image is dropped (None: the detector's ``min_box_size``, else 2).
+        features: give every :class:`Person` its SPPE appearance feature (``Person.feature``,
+            for the pose tracker); set by :class:`rmpe.api.PoseEstimator` while it tracks.
 
     Boxes are clipped to the image before cropping (as AlphaPose does): a box reaching past
     the frame would otherwise give a crop, and keypoints, far outside it. Boxes that clipping
@@ -130,6 +132,7 @@ class PosePipeline:
         half: bool = False,
         timer: Optional[StageTimer] = None,
         min_box_size: Optional[float] = None,
+        features: bool = False,
     ) -> None:
         if nms not in NMS_TYPES:
             raise RMPEError(f"unknown NMS '{nms}' (use {', '.join(NMS_TYPES)})")
@@ -149,6 +152,7 @@ class PosePipeline:
         if min_box_size is None:
             min_box_size = getattr(detector, "min_box_size", 2.0)
         self.min_box_size = float(min_box_size)
+        self.features = bool(features)
         #: boxes dropped so far because clipping to the image left them below ``min_box_size``
         self.dropped_boxes = 0
         self.nms_params = None
@@ -247,7 +251,7 @@ class PosePipeline:
             k = getattr(self.model, "num_keypoints", 17)
             empty = (torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, k, 2), torch.zeros(0, k))
             return [empty for _ in images]
-        kp, kp_scores, boxes, box_scores, counts = raw
+        kp, kp_scores, boxes, box_scores, counts, _ = raw
         parts = [torch.split(t.cpu(), counts) for t in (boxes, box_scores, kp, kp_scores)]
         return list(zip(*parts))
 
@@ -288,7 +292,8 @@ class PosePipeline:
             if sum(counts) == 0:
                 return None
             tensor, _ = frames_to_tensor(list(images), device=self.device, dtype=torch.uint8)
-            kp, kp_scores = self.model.predict(
+            extra = {"features": True} if self.features else {}
+            found = self.model.predict(
                 tensor,
                 image_index.to(self.device),
                 all_boxes.to(self.device),
@@ -296,13 +301,17 @@ class PosePipeline:
                 decoder=self.decoder,
                 amp=self.half,
                 batch=self.sppe_batch,
+                **extra,
             )
-            kp, kp_scores = kp.float(), kp_scores.float()
-        return kp, kp_scores, all_boxes.to(kp.device), all_scores.to(kp.device), counts
+            kp, kp_scores = found[0].float(), found[1].float()
+            feats = found[2] if self.features else None
+        return kp, kp_scores, all_boxes.to(kp.device), all_scores.to(kp.device), counts, feats
 
-    def _select(self, kp, kp_scores, boxes, box_scores, counts) -> List[List[Person]]:
+    def _select(self, kp, kp_scores, boxes, box_scores, counts, feats=None) -> List[List[Person]]:
         splits = lambda t: torch.split(t, counts)  # noqa: E731
         per_image = list(zip(splits(kp), splits(kp_scores), splits(boxes), splits(box_scores)))
+        image_feats = (np.split(feats.cpu().numpy(), np.cumsum(counts)[:-1]) if feats is not None
+                       else [None] * len(per_image))
         out: List[List[Person]] = []
         if self.nms == "parametric":
             from pose_nms import batched_parametric_pose_nms
@@ -311,7 +320,7 @@ class PosePipeline:
                 [p[2] for p in per_image], [p[3] for p in per_image],
                 [p[0] for p in per_image], [p[1] for p in per_image], params=self.nms_params,
             )
-            for (k, s, b, bs), r in zip(per_image, results):
+            for (k, s, b, bs), r, f in zip(per_image, results, image_feats):
                 if len(r) == 0:
                     out.append([])
                     continue
@@ -319,9 +328,9 @@ class PosePipeline:
                 scores = (r.scores if self.score == "pose_nms" else
                           person_scores(self.score, r.keypoint_scores, taken_box_scores, self.keypoint_threshold))
                 out.append(self._people(r.keypoints, r.keypoint_scores, r.boxes, scores, taken_box_scores,
-                                        [m.tolist() for m in r.members]))
+                                        [m.tolist() for m in r.members], _take(f, r.indices)))
             return out
-        for k, s, b, bs in per_image:
+        for (k, s, b, bs), f in zip(per_image, image_feats):
             if k.shape[0] == 0:
                 out.append([])
                 continue
@@ -334,28 +343,48 @@ class PosePipeline:
                 keep = torch.as_tensor(oks_nms(k, s, scores, None, threshold=self.oks_threshold, **kwargs), device=k.device)
             else:
                 keep = torch.argsort(scores, descending=True, stable=True)
-            out.append(self._people(k[keep], s[keep], b[keep], scores[keep], bs[keep], [[int(i)] for i in keep]))
+            out.append(self._people(k[keep], s[keep], b[keep], scores[keep], bs[keep], [[int(i)] for i in keep],
+                                    _take(f, keep)))
         return out
 
     @staticmethod
-    def _people(kp, kp_scores, boxes, scores, box_scores, merged) -> List[Person]:
+    def _people(kp, kp_scores, boxes, scores, box_scores, merged, feats=None) -> List[Person]:
         kp3 = torch.cat([kp, kp_scores[..., None]], dim=-1).cpu().numpy().astype(np.float32)
         boxes = boxes.cpu().numpy().astype(np.float32)
         scores = scores.cpu().numpy()
         box_scores = box_scores.cpu().numpy()
         return [
-            Person(keypoints=kp3[i], box=boxes[i], score=float(scores[i]), box_score=float(box_scores[i]), merged=merged[i])
+            Person(keypoints=kp3[i], box=boxes[i], score=float(scores[i]), box_score=float(box_scores[i]),
+                   merged=merged[i], feature=None if feats is None else feats[i])
             for i in range(kp3.shape[0])
         ]
+
+
+def _take(features: Optional[np.ndarray], index: Any) -> Optional[np.ndarray]:
+    """Rows ``index`` (a tensor or sequence of proposal indices) of one image's (N,C) features, or None."""
+    if features is None:
+        return None
+    return features[np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index, dtype=np.int64)]
 
 
 def load_model(config: "Config", checkpoint: Optional[str], device: torch.device):
     """The RMPE model of ``config`` with ``checkpoint`` loaded, in eval mode on ``device``.
 
-    ``checkpoint=None`` leaves the weights random (a warning says so).
+    ``checkpoint=None`` leaves the weights random (a warning says so). With
+    ``inference.backend`` ``onnxruntime`` / ``openvino``, ``checkpoint`` is an ``.onnx`` file
+    from ``rmpe-export`` whose networks run on that runtime inside the same model class
+    (:func:`rmpe.export.adapter.load_runtime_model`; docs/export.md).
     """
     from .checkpoints import load_model_checkpoint
     from .model import RMPEModel
+
+    backend = getattr(config.inference, "backend", "torch")
+    if backend != "torch" or (checkpoint is not None and os.fspath(checkpoint).lower().endswith(".onnx")):
+        from .export.adapter import load_runtime_model
+        from .export.runtime import check_backend
+
+        check_backend(backend, checkpoint)
+        return load_runtime_model(checkpoint, backend, config, str(device))
 
     model = RMPEModel.from_config(config, load_init=False)
     if checkpoint is not None:

@@ -20,6 +20,9 @@ class Person:
         merged: input proposal indices merged into this person by pose NMS.
         track_id: the person's id across video frames when tracking is on (docs/tracking.md);
             None without tracking, or for a person not (yet) in a confirmed track.
+        feature: (C,) float32 appearance feature from the SPPE backbone (the crop' of the
+            proposal that pose NMS kept), present only while tracking with
+            ``tracking.appearance``; never written to the output files.
     """
 
     keypoints: np.ndarray
@@ -28,6 +31,7 @@ class Person:
     box_score: float = 1.0
     merged: List[int] = field(default_factory=list)
     track_id: Optional[int] = None
+    feature: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
     def xy(self) -> np.ndarray:

@@ -222,6 +222,20 @@ class FastPose(nn.Module):
         Returns:
             (N, K, H / 4, W / 4) heatmaps (raw scores, trained against Gaussians with peak 1).
         """
+        return self.forward_features(x)[0]
+
+    def forward_features(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Heatmaps and an appearance feature per crop, from one pass.
+
+        Args:
+            x: (N, 3, H, W) output of :meth:`normalize`; H and W multiples of 32.
+
+        Returns:
+            heatmaps (N, K, H / 4, W / 4) as :meth:`forward` gives them, and features (N, C):
+            the trunk's last feature map (C = 512 for ResNet-18/34, 2048 for ResNet-50 and
+            deeper) averaged over its H / 32 x W / 32 positions. The pose tracker compares them
+            by cosine distance; pooling costs nothing next to the network.
+        """
         height, width = x.shape[-2], x.shape[-1]
         if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
             raise SPPEError(
@@ -232,4 +246,4 @@ class FastPose(nn.Module):
         y = self.shuffle(features)
         y = self.duc1(y)
         y = self.duc2(y)
-        return self.conv_out(y)
+        return self.conv_out(y), features.mean(dim=(2, 3))

@@ -45,6 +45,9 @@ class BottomUpPipeline:
 
     detector = None  #: no person detector: the network sees whole frames
     dropped_boxes = 0  #: no boxes to drop (the attribute rmpe-eval and rmpe-demo report)
+    #: asked for by tracking with ``tracking.appearance``; a bottom-up model gives no per-person
+    #: appearance feature (``Person.feature`` stays None), so the tracker uses pose and box costs only
+    features = False
 
     def __init__(self, model: BottomUpNet, *, input_size: Sequence[int], device: Any = "cpu",
                  decode_options: Optional[Dict[str, Any]] = None, half: bool = False, timer: Any = None) -> None:
@@ -128,9 +131,17 @@ def load_bottomup_model(config: Any, checkpoint: Optional[str], device: torch.de
     """The config's bottom-up network with ``checkpoint`` loaded, in eval mode on ``device``.
 
     ``checkpoint=None`` leaves the weights random (a warning says so).
+
+    Raises:
+        RMPEError: ``inference.backend`` other than ``torch``; a checkpoint that does not fit.
     """
+    from ..errors import RMPEError
     from .checkpoint import load_bottomup_checkpoint
 
+    backend = getattr(config.inference, "backend", "torch")
+    if backend != "torch":
+        raise RMPEError(f"inference.backend {backend!r}: a bottom-up model (model.name {config.model.name!r}) runs on "
+                        "the torch backend only; rmpe-export exports the top-down SPPE")
     model = BottomUpNet.from_config(config)
     if checkpoint is not None:
         load_bottomup_checkpoint(model, checkpoint)

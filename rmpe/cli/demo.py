@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and each person drawn in its id's colour (default demo.track)")
     p.add_argument("--trails", type=int, default=None, metavar="N",
                    help="with --track, draw each id's last N centres as a trail (0: none; default demo.trails)")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --track, One-Euro smoothing of each tracked person's keypoints (default tracking.smooth)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (at least 1)")
     p.add_argument("--profile", action="store_true", help="print per-stage times at the end")
     add_config_args(p)
@@ -212,6 +214,14 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
         print(f"rmpe-demo: note: {cfg.model.name} is a bottom-up model; it needs no person detector, "
               "so --detector and the detector: settings are ignored", file=sys.stderr)
 
+    track = cfg.demo.track if args.track is None else args.track
+    if args.smooth and not track:
+        raise RMPEError("--smooth smooths tracked people's keypoints: add --track (or set demo.track: true)")
+    if args.smooth is not None:
+        cfg.tracking.smooth = bool(args.smooth)
+    if cfg.tracking.smooth and not track:
+        print("rmpe-demo: note: keypoint smoothing (tracking.smooth) works on tracked people; it is off "
+              "without --track", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         est = PoseEstimator(cfg, checkpoint=args.checkpoint, detector=args.detector, profile=args.profile)
@@ -228,7 +238,6 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
     frames = itertools.islice(source, args.max_frames) if args.max_frames is not None else source
     frames_done = 0
     people_total = 0
-    track = cfg.demo.track if args.track is None else args.track
     trails = cfg.demo.trails if args.trails is None else args.trails
     # From here SIGINT and SIGTERM only ask to stop: the frame in hand is written, then the
     # outputs are closed as at the end of the input.
@@ -250,7 +259,7 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
         )
         bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True, desc="rmpe-demo")
         start = time.perf_counter()
-        results = est.run(frames, track=track)
+        results = est.run(frames, track=track, fps=getattr(source, "fps", None))
         try:
             for frame, people in results:
                 # the image id is the input's (frame index or file name), whatever --out is called

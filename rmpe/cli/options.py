@@ -15,7 +15,12 @@ flag                               config key
 ``--half`` / ``--no-half``         ``inference.half``
 ``--score MODE``                   ``inference.score``
 ``--device D``                     ``device``
+``--backend B``                    ``inference.backend`` (torch, onnxruntime, openvino)
 =================================  ==================================
+
+With ``--backend onnxruntime`` / ``openvino`` the checkpoint is an ``.onnx`` file written by
+``rmpe-export``; its metadata holds the config it was exported with, which then plays the
+role of a checkpoint's stored config (docs/export.md).
 """
 from __future__ import annotations
 
@@ -86,6 +91,7 @@ FLAG_KEYS = (
     ("half", "inference.half"),
     ("score", "inference.score"),
     ("device", "device"),
+    ("backend", "inference.backend"),
 )
 
 
@@ -112,6 +118,9 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--score", choices=("pose_nms", "box", "box_x_keypoints"), default=None,
                    help="person score written to the results [inference.score]")
     g.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N [device]")
+    g.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
+                   help="what runs the networks: torch (.pth checkpoint) or onnxruntime / openvino "
+                        "(.onnx from rmpe-export) [inference.backend]")
 
 
 def flag_overrides(args: argparse.Namespace) -> List[str]:
@@ -136,15 +145,22 @@ def config_from_args(args: argparse.Namespace, checkpoint: Optional[str] = None,
       (:data:`rmpe.checkpoints.ARCHITECTURE_KEYS`, after ``--set``); a difference is an
       RMPEError naming every differing key.
 
-    Checkpoints without a config (AlphaPose's) change nothing.
+    Checkpoints without a config (AlphaPose's) change nothing. An ``.onnx`` checkpoint's
+    stored config is the one in its rmpe metadata. The checkpoint must fit the backend
+    (:func:`rmpe.export.runtime.check_backend`: ``.onnx`` for onnxruntime / openvino, a
+    PyTorch file for torch, the runtime's package installed), checked before anything loads.
     """
-    from ..checkpoints import architecture_differences, stored_config
+    from ..checkpoints import architecture_differences
     from ..config import as_config, config_from_dict
 
     overrides = list(args.overrides) + flag_overrides(args)
-    stored = stored_config(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and getattr(args, "backend", None) is not None:
+        from ..export.runtime import check_backend
+
+        check_backend(args.backend, checkpoint)  # before the file is read
+    stored = _stored_config(checkpoint) if checkpoint is not None else None
     if stored is None:
-        return as_config(args.config, overrides)
+        return _checked(as_config(args.config, overrides), checkpoint)
     if args.config is None:
         from ..config import apply_overrides
 
@@ -152,7 +168,7 @@ def config_from_args(args: argparse.Namespace, checkpoint: Optional[str] = None,
                                f"the config stored in {checkpoint}" + (" (with --set)" if overrides else ""))
         if log is not None:
             log(f"using the config stored in {checkpoint}")
-        return cfg
+        return _checked(cfg, checkpoint)
     cfg = as_config(args.config, overrides)
     saved = config_from_dict(stored, f"the config stored in {checkpoint}")
     diff = architecture_differences(cfg, saved)
@@ -160,6 +176,28 @@ def config_from_args(args: argparse.Namespace, checkpoint: Optional[str] = None,
         keys = "; ".join(f"{k}: {a} (config) vs {b} (checkpoint)" for k, (a, b) in diff.items())
         raise RMPEError(f"{args.config} does not describe the model in {checkpoint}: {keys}; "
                         "leave out --config to use the checkpoint's own")
+    return _checked(cfg, checkpoint)
+
+
+def _stored_config(checkpoint: str):
+    """The config stored in a checkpoint: an rmpe-train ``.pth`` or an rmpe-export ``.onnx``."""
+    from ..checkpoints import migrate_config_dict, stored_config
+    from ..export.runtime import is_onnx_path
+
+    if is_onnx_path(checkpoint):
+        from ..export.metadata import read_metadata
+
+        data = read_metadata(checkpoint).config
+        return migrate_config_dict(data) if isinstance(data, dict) and data else None
+    return stored_config(checkpoint)
+
+
+def _checked(cfg: "Config", checkpoint: Optional[str]) -> "Config":
+    """``cfg`` after checking that ``checkpoint`` fits its ``inference.backend``."""
+    if checkpoint is not None:
+        from ..export.runtime import check_backend
+
+        check_backend(cfg.inference.backend, checkpoint)
     return cfg
 
 

@@ -5,6 +5,7 @@ Examples::
     rmpe-synth --out work_dirs/synth --images 500 --seed 0
     rmpe-synth --out work_dirs/synth_small --images 50 --seed 1 --size 320x240
     rmpe-synth --out work_dirs/walk --video 300 --seed 2 --fps 10 --people 4
+    rmpe-synth --out work_dirs/cross.mp4 --video 60 --scenario crossing --people 6
     rmpe-synth --out work_dirs/synth --images 200 --config configs/synthetic/easy.yaml --set synthetic.people=[1,2]
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
+from ..data.synthetic.config import VIDEO_SCENARIOS
 from ..errors import RMPEError, cli_main
 from .options import ArgumentParser
 
@@ -28,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=str, default=None, help="image size WIDTHxHEIGHT (default 640x480 or the config's)")
     p.add_argument("--video", type=str, default=None, metavar="SECONDS", help="also write a video this long")
     p.add_argument("--fps", type=str, default=None, help="video frame rate (default: config synthetic.fps, 10)")
-    p.add_argument("--people", type=str, default=None, help="people in every video frame (default 3)")
+    p.add_argument("--people", type=str, default=None, help="people in the video (default 3)")
+    p.add_argument("--scenario", default="lanes", choices=VIDEO_SCENARIOS,
+                   help="video motion: lanes (each person in its own depth lane, default), crossing "
+                        "(people walk across each other) or crowd (crossing, plus people leaving and entering)")
     p.add_argument("--write-frames", action="store_true", help="also write the video frames as images")
     p.add_argument("--config", default=None, help="YAML file; its 'synthetic:' section sets the world")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -111,9 +116,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if seconds is not None:
         target = args.out if num_images is None else os.path.join(args.out, "video")
         v = generate_video(target, seconds, seed, fps=fps, size=None, config=config, num_people=people,
-                           write_frames=args.write_frames, progress=not args.quiet)
-        print(f"rmpe-synth: wrote a {v['num_frames']}-frame video ({w}x{h}, {v['fps']:g} fps, {v['num_people']} "
-              f"people per frame) with {v['num_annotations']} annotations and {v['num_detections']} detections "
+                           write_frames=args.write_frames, progress=not args.quiet, scenario=args.scenario)
+        print(f"rmpe-synth: wrote a {v['num_frames']}-frame {v['scenario']} video ({w}x{h}, {v['fps']:g} fps, "
+              f"{v['num_people']} people) with {v['num_annotations']} annotations and {v['num_detections']} detections "
               f"in {v['seconds']:.1f} s")
         print(f"  video:       {v['video']}")
         print(f"  annotations: {v['annotations']}")

@@ -110,6 +110,8 @@ class PoseTracker:
         OKS sigmas) or from a ``TrackingConfig`` alone; ``overrides`` replace single settings."""
         section = getattr(config, "tracking", config)
         kwargs = dataclasses.asdict(section)
+        for key in getattr(section, "PIPELINE_KEYS", ()):  # appearance switch and smoothing: not tracker settings
+            kwargs.pop(key, None)
         data = getattr(config, "data", None)
         if data is not None and "sigmas" not in overrides:
             sigmas = tuple(data.keypoint_set().sigmas)

@@ -519,3 +519,43 @@ def test_predict_on_cuda_with_and_without_amp():
     real = RMPEModel(net, HeatmapCodec(IN, HM), stn=True).eval()
     out, sc = real.predict(images.cuda(), [0, 1], box, flip=True, amp=True)
     assert out.shape == (2, 17, 2) and torch.isfinite(out).all() and torch.isfinite(sc).all()
+
+
+# ----------------------------------------------------------------------------- appearance features
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_predict_features_are_the_pooled_trunk_output_of_each_crop(flip):
+    net = small_sppe(3)
+    codec = HeatmapCodec(IN, HM)
+    model = RMPEModel(net, codec, stn=False).eval()
+    images, idx, boxes = scene(3, b=2, n=5)
+    kp, sc = model.predict(images, idx, boxes, flip=flip, batch=2)
+    kp_f, sc_f, feats = model.predict(images, idx, boxes, flip=flip, batch=2, features=True)
+    torch.testing.assert_close(kp_f, kp, atol=0, rtol=0)  # the same keypoints with or without features
+    torch.testing.assert_close(sc_f, sc, atol=0, rtol=0)
+    # reference: the trunk's output captured by a hook on the unmirrored crops, averaged by a loop
+    captured = []
+    handle = net.preact.register_forward_hook(lambda mod, inp, out: captured.append(out.detach()))
+    with torch.no_grad():
+        crops = crop_images(images, idx, crop_matrices(crop_boxes(boxes), IN), IN)
+        net(net.normalize(crops))
+    handle.remove()
+    trunk = captured[0]
+    assert feats.shape == (5, trunk.shape[1]) == (5, 512)
+    ref = torch.zeros(5, trunk.shape[1])
+    for i in range(5):
+        for y in range(trunk.shape[2]):
+            for x in range(trunk.shape[3]):
+                ref[i] += trunk[i, :, y, x]
+    ref /= trunk.shape[2] * trunk.shape[3]
+    torch.testing.assert_close(feats, ref, atol=1e-4, rtol=1e-4)
+    _, _, none = model.predict(images, [], torch.zeros(0, 4), features=True)
+    assert none is None
+
+
+def test_sppe_without_forward_features_gives_none():
+    model = RMPEModel(BlobSPPE(), HeatmapCodec(IN, HM), stn=False, flip_pairs=()).eval()
+    images, idx, boxes = scene(4, b=1, n=2)
+    out = model.predict(images, idx, boxes, features=True)
+    assert len(out) == 3 and out[2] is None

@@ -28,10 +28,11 @@ Modules, from the settings up to the files:
 ``render``     appearance sampling and the OpenCV painter of one person
 ``background`` backgrounds, clutter, limb-like distractors, pixel grain
 ``scene``      one image in memory: placement, painting in depth order, visibility
-``detector``   the simulated person detector
+``detector``   the simulated person detector (still images, and :class:`VideoDetector`)
 ``coco``       COCO records and deterministic JSON files
 ``files``      image encoding, bulk file writes, config and seed checks
 ``generate``   :func:`generate_dataset`, :func:`make_example`
+``scenarios``  video motion: ``lanes``, ``crossing``, ``crowd``
 ``video``      :func:`generate_video`
 =============  ==========================================================================
 
@@ -59,6 +60,7 @@ _HOME = {
     "SyntheticConfig": "config",
     "SimulatedDetections": "detector",
     "simulate_detections": "detector",
+    "VideoDetector": "detector",
     "SyntheticScene": "scene",
     "render_scene": "scene",
     "generate_dataset": "generate",

@@ -15,6 +15,9 @@ from typing import List, Literal, Tuple
 
 from ...errors import RMPEError
 
+#: Motion scenarios of the synthetic videos (:mod:`rmpe.data.synthetic.scenarios`).
+VIDEO_SCENARIOS: Tuple[str, ...] = ("lanes", "crossing", "crowd")
+
 #: Posture families, in the order of :class:`PoseFamilyWeights`.
 POSE_FAMILIES: Tuple[str, ...] = (
     "standing", "walking", "arms_raised", "sitting", "bending", "lying", "partial",
@@ -74,6 +77,25 @@ class SimulatedDetectorConfig:
     clip((score_small_height - box height) / score_small_height, 0, 1)`` plus normal noise of
     std ``score_std``, clipped to ``[score_min, 0.999]``. Boxes are clipped to the image
     when ``clip_to_image``; boxes with a side below ``min_size`` px are dropped.
+
+    On video (:class:`~rmpe.data.synthetic.detector.VideoDetector`) the same errors have
+    memory, with the ``video_*`` keys (lengths in frames):
+
+    * each box side error and the score noise follow an AR(1) process per person with
+      lag-1 correlation ``video_corr`` and the still-image std (``jitter``, ``score_std``);
+    * a person is missed when a uniform number held for a geometric number of frames (mean
+      ``video_miss_hold``) lies below its per-frame miss probability, so misses keep the
+      still-image rate but come in runs (long ones while a person is hidden);
+    * duplicates switch on and off per person (a Markov chain with the stationary rate
+      ``duplicate_prob`` and mean run ``video_duplicate_run``); during a run the count is
+      fixed, each extra box keeps an AR(1) offset of std ``duplicate_jitter``, and the k-th
+      extra box scores the main score times ``f ** k`` for a factor ``f`` drawn once per run
+      uniform in ``video_duplicate_score`` (measured on real detector output, see
+      docs/synthetic-data.md);
+    * false positives sit at fixed sites drawn once per video (``ceil(false_positives /
+      video_fp_duty)`` sites, placed as the still-image ones), each switching on and off with
+      the stationary rate ``false_positives / sites`` and mean run ``video_fp_run``, so they
+      recur at the same place with the still-image mean count per frame.
     """
 
     jitter: float = 0.04
@@ -102,6 +124,12 @@ class SimulatedDetectorConfig:
     score_min: float = 0.05
     clip_to_image: bool = True
     min_size: float = 2.0
+    video_corr: float = 0.9  #: frame-to-frame correlation of box and score errors on video
+    video_miss_hold: float = 4.0  #: mean frames a miss decision is held on video
+    video_duplicate_run: float = 8.0  #: mean frames a duplicate run lasts on video
+    video_duplicate_score: Tuple[float, float] = (0.3, 0.5)  #: video duplicate score / main score
+    video_fp_run: float = 10.0  #: mean frames a false-positive site stays on
+    video_fp_duty: float = 0.25  #: highest fraction of frames a false-positive site is on
 
 
 @dataclass
@@ -167,7 +195,12 @@ class SyntheticConfig:
             _prob(getattr(d, key), f"synthetic.detector.{key}")
         _check(d.duplicate_max >= 0, "synthetic.detector.duplicate_max", "must be >= 0")
         _check(d.crouch_threshold > 0, "synthetic.detector.crouch_threshold", "must be > 0")
-        for key in ("duplicate_score", "fp_score"):
+        _check(0 <= d.video_corr < 1, "synthetic.detector.video_corr", f"must be in [0, 1), got {d.video_corr}")
+        for key in ("video_miss_hold", "video_duplicate_run", "video_fp_run"):
+            _check(getattr(d, key) >= 1, f"synthetic.detector.{key}", f"must be >= 1 frame, got {getattr(d, key)}")
+        _check(0 < d.video_fp_duty <= 1, "synthetic.detector.video_fp_duty",
+               f"must be in (0, 1], got {d.video_fp_duty}")
+        for key in ("duplicate_score", "fp_score", "video_duplicate_score"):
             a, b = getattr(d, key)
             _check(0 <= a <= b <= 1, f"synthetic.detector.{key}", f"needs 0 <= a <= b <= 1, got {a}, {b}")
         return self

@@ -55,6 +55,8 @@ class Looks:
 
 
 def _hsv_to_bgr(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    if len(h) == 0:  # OpenCV rejects an empty image
+        return np.zeros((0, 3))
     hsv = np.stack([h * 180.0, s * 255.0, v * 255.0], axis=-1).astype(np.uint8)[None]
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0].astype(np.float64)
 

@@ -148,6 +148,7 @@ def test_train_eval_demo_api_end_to_end(synth, tmp_path, capsys):
 
 def test_config_errors_are_one_line(synth, tmp_path):
     from rmpe.bottomup.network import BottomUpNet
+    from rmpe.bottomup.pipeline import load_bottomup_model
     from rmpe.eval_runner import tune_pose_nms
 
     cfg = _config(synth)
@@ -155,6 +156,8 @@ def test_config_errors_are_one_line(synth, tmp_path):
                                                          "heatmap_size": [25, 32]}})
     with pytest.raises(RMPEError, match="multiples of 8"):
         BottomUpNet.from_config(bad)
+    with pytest.raises(RMPEError, match="torch backend only"):
+        load_bottomup_model(config_from_dict({**cfg.to_dict(), "inference": {"backend": "onnxruntime"}}), None, "cpu")
     with pytest.raises(RMPEError, match="has none to tune"):
         tune_pose_nms(cfg, out_yaml=str(tmp_path / "nms.yaml"), progress=False, log=lambda m: None,
                       model=BottomUpNet.from_config(cfg).eval())

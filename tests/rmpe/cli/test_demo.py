@@ -79,7 +79,11 @@ def test_image_folder_formats(shared_data, small_model_files, tmp_path, fmt):
         assert all(len(p["pose_keypoints_2d"]) == 54 for f in data for p in f["people"])
 
 
-def test_sigkill_leaves_parsable_jsonl(shared_data, small_model_files, tmp_path):
+TRACKED = ["--track", "--format", "coco", "--nms", "none"]  # a random model's poses all kept, each with a track_id
+
+
+@pytest.mark.parametrize("extra", [[], TRACKED], ids=["plain", "track"])
+def test_sigkill_leaves_parsable_jsonl(shared_data, small_model_files, tmp_path, extra):
     cfg, ckpt = small_model_files
     video = shared_data / "videos" / "vtest_pets2009_480x360.avi"
     dets = tmp_path / "dets.json"
@@ -88,7 +92,7 @@ def test_sigkill_leaves_parsable_jsonl(shared_data, small_model_files, tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT), YOLO_OFFLINE="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "rmpe.cli.demo", *_args(cfg, ckpt, "--video", str(video), "--detector", str(dets),
-                                                         "--json", str(js), "--batch", "2")],
+                                                         "--json", str(js), "--batch", "2", *extra)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     partial = Path(str(js) + ".partial.jsonl")
@@ -104,6 +108,10 @@ def test_sigkill_leaves_parsable_jsonl(shared_data, small_model_files, tmp_path)
     frames = [json.loads(l)["frame"] for l in lines if l.strip()]
     assert frames == list(range(len(frames)))
     assert not js.exists()
+    if extra:  # every written frame has its two people with their ids: 1 and 2 from the first frame on
+        for line in lines:
+            records = json.loads(line)["records"]
+            assert sorted(r["track_id"] for r in records) == [1, 2], line[:200]
 
 
 def _run_cli(args):

@@ -16,8 +16,15 @@ KEEP_ALL = "pose_nms.score_threshold=0"
 
 @pytest.fixture(scope="module")
 def synthetic_video(tmp_path_factory):
+    # These tests check how ids travel through the pipeline and the output files, with a
+    # random-weight model whose poses pose NMS cannot tell apart: the simulated detector's
+    # persistent duplicates and occlusion misses are switched off here (the tracker's quality
+    # on them is what benchmarks/bench_tracking.py measures).
+    from rmpe.data.synthetic.config import SimulatedDetectorConfig, SyntheticConfig
+
     folder = tmp_path_factory.mktemp("track_video")
-    return generate_video(folder / "walk.mp4", 3.0, seed=1, fps=10, size=(320, 240), num_people=3)
+    world = SyntheticConfig(detector=SimulatedDetectorConfig(duplicate_prob=0.0, miss_occlusion_prob=0.0))
+    return generate_video(folder / "walk.mp4", 3.0, seed=1, fps=10, size=(320, 240), num_people=3, config=world)
 
 
 def _longest_runs(frames_ids):
@@ -113,3 +120,66 @@ def test_demo_rejects_negative_trails(small_model_files, synthetic_video, capfd)
     cfg, ckpt = small_model_files
     assert _demo(cfg, ckpt, synthetic_video, "--track", "--trails", "-1") == 2
     assert "--trails" in capfd.readouterr().err
+
+
+def test_tracking_hands_backbone_features_to_the_tracker_and_smooths(small_model_files, synthetic_video, monkeypatch):
+    import numpy as np
+
+    from rmpe.tracking import PoseTracker
+    from rmpe.tracking.smoothing import KeypointSmoother
+
+    cfg, ckpt = small_model_files
+    seen = []
+    original = PoseTracker.update
+
+    def spy(self, boxes, scores, keypoints, keypoint_scores, features=None):
+        seen.append(None if features is None else np.array(features))
+        return original(self, boxes, scores, keypoints, keypoint_scores, features=features)
+
+    monkeypatch.setattr(PoseTracker, "update", spy)
+    est = PoseEstimator(config=cfg, checkpoint=str(ckpt), detector=synthetic_video["detections"], device="cpu",
+                        overrides=[KEEP_ALL], batch=4)
+    tracked = list(est.predict_video(synthetic_video["video"], track=True))
+    assert est.pipeline.features is False  # switched on only while tracking
+    people = [p for _, found in tracked for p in found]
+    assert people and all(p.feature is not None and p.feature.shape == (512,) for p in people)
+    with_people = [f for f in seen if f is not None]
+    assert len(with_people) == sum(1 for _, found in tracked if found) and all(f.shape[1] == 512 for f in with_people)
+    # the features belong to their people: each one is the pooled trunk of that person's own crop
+    _, _, feats = est.model.predict(_frame(synthetic_video["video"], 0), [0],
+                                    np.stack([tracked[0][1][0].box]), features=True)
+    np.testing.assert_allclose(tracked[0][1][0].feature, feats[0].numpy(), atol=1e-4)
+
+    # appearance off: no features reach the tracker; smoothing on: the keypoints are the unsmoothed
+    # ones run through the One-Euro filter per id
+    seen.clear()
+    plain = list(PoseEstimator(config=cfg, checkpoint=str(ckpt), detector=synthetic_video["detections"], device="cpu",
+                               overrides=[KEEP_ALL, "tracking.appearance=false"], batch=4)
+                 .predict_video(synthetic_video["video"], track=True))
+    assert seen and all(f is None for f in seen)
+    smooth = list(PoseEstimator(config=cfg, checkpoint=str(ckpt), detector=synthetic_video["detections"], device="cpu",
+                                overrides=[KEEP_ALL, "tracking.appearance=false", "tracking.smooth=true",
+                                           "tracking.smooth_beta=0.02"], batch=4)
+                  .predict_video(synthetic_video["video"], track=True))
+    ref = KeypointSmoother(synthetic_video["fps"], beta=0.02)
+    changed = 0
+    for (i, raw), (j, done) in zip(plain, smooth):
+        assert i == j and [p.track_id for p in raw] == [p.track_id for p in done]
+        ids = np.array([-1 if p.track_id is None else p.track_id for p in raw])
+        expected = ref(i, ids, np.stack([p.xy for p in raw])) if raw else np.zeros((0, 17, 2))
+        for p, q, e in zip(raw, done, expected):
+            np.testing.assert_allclose(q.xy, e, atol=1e-3)
+            np.testing.assert_array_equal(q.keypoint_scores, p.keypoint_scores)
+            changed += not np.allclose(q.xy, p.xy, atol=1e-3)
+    assert changed > 10
+
+
+def _frame(video, index):
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    for _ in range(index + 1):
+        ok, image = cap.read()
+    cap.release()
+    assert ok
+    return [image]

@@ -102,7 +102,15 @@ def test_cli_writes_a_video(tmp_path, capsys):
     code = synth_main(["--out", str(tmp_path / "w.mp4"), "--video", "0.5", "--size", "96x64", "--people", "2",
                        "--fps", "8", "--write-frames", "--quiet"])
     assert code == 0
-    assert "wrote a 4-frame video (96x64, 8 fps, 2 people per frame)" in capsys.readouterr().out
+    assert "wrote a 4-frame lanes video (96x64, 8 fps, 2 people)" in capsys.readouterr().out
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["w.annotations.json", "w.detections.json", "w.mp4", "w_frames"]
     assert sorted(p.name for p in (tmp_path / "w_frames").iterdir()) == [f"frame_{i:06d}.jpg" for i in range(4)]
+
+
+def test_video_without_people(tmp_path):
+    summary = generate_video(tmp_path / "empty.mp4", 0.5, seed=2, fps=10, size=(96, 64), num_people=0)
+    data = json.loads(open(summary["annotations"]).read())
+    assert summary["num_frames"] == 5 and data["annotations"] == [] and len(data["images"]) == 5
+    dets = json.loads(open(summary["detections"]).read())
+    assert all(d["score"] < 0.7 for d in dets)  # only false positives (scores 0.05..0.6 plus noise)

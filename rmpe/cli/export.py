@@ -1,0 +1,142 @@
+"""rmpe-export: a pose model as one ONNX graph (and optionally a TensorRT engine).
+
+    rmpe-export --config configs/coco/fastpose_se50_256x192.yaml --checkpoint fast_res50_256x192.pth --out fastpose.onnx
+    rmpe-export --checkpoint work_dirs/quickstart/best.pth --out model.onnx --batch 8 --flip
+    rmpe-export --checkpoint best.pth --out model.onnx --engine model.plan --fp16   # TensorRT, GPU only
+
+The graph takes (N,3,H,W) RGB crops (float32 in [0, 1], or uint8 with ``--input-dtype uint8``)
+and outputs heatmaps and, for a model with the STN, theta; everything needed to use it is in
+its metadata (docs/export.md). The file is checked with onnx.checker and compared with
+PyTorch through onnxruntime before it is written (atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import List, Optional
+
+from ..errors import RMPEError, cli_main
+from .options import ArgumentParser, add_config_args, config_from_args, stderr_log
+
+
+def _batch(text: str):
+    if text == "dynamic":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'dynamic' or at least 1, got {value}")
+    return value
+
+
+def _size(text: str):
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 256x192, got '{text}'")
+    h, w = int(match.group(1)), int(match.group(2))
+    if h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"H and W must be multiples of 32 (the SPPE's stride), got {h}x{w}")
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="rmpe-export", description="Export a pose model to ONNX (and a TensorRT engine).")
+    p.add_argument("--checkpoint", required=True,
+                   help="pose model weights (AlphaPose FastPose .pth or rmpe-train checkpoint; without --config, "
+                        "an rmpe-train checkpoint's own config is used)")
+    p.add_argument("--out", default=None, help="the ONNX file to write (.onnx); never one of the inputs")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 16 or newer (GridSample); default 17")
+    p.add_argument("--batch", type=_batch, default=None, metavar="dynamic|N",
+                   help="batch dimension of the graph: dynamic (default) or a fixed N")
+    p.add_argument("--input-size", type=_size, default=None, metavar="HxW",
+                   help="crop size (default model.input_size); heatmaps are a quarter of it")
+    p.add_argument("--input-dtype", choices=("float32", "uint8"), default="float32",
+                   help="graph input: float32 RGB in [0, 1] (default) or uint8 RGB 0..255")
+    p.add_argument("--half", action="store_true", help="run the SPPE in float16 inside the graph (GPU runtimes)")
+    p.add_argument("--flip", action="store_true", help="build the flip test into the graph")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the onnxruntime-vs-PyTorch comparison (onnx.checker still runs)")
+    p.add_argument("--engine", default=None, metavar="FILE.plan",
+                   help="also build a TensorRT engine (needs tensorrt and an NVIDIA GPU)")
+    p.add_argument("--fp16", action="store_true", help="with --engine: allow float16 kernels")
+    add_config_args(p)
+    return p
+
+
+def _check(args) -> None:
+    """Every input, output and option combination, before the model is built."""
+    from ..export.onnx import MIN_OPSET, check_onnx_output_path
+    from ..io import check_output_path
+
+    if args.out is None and args.engine is None:
+        raise RMPEError("give --out FILE.onnx (and/or --engine FILE.plan)")
+    if args.opset < MIN_OPSET:
+        raise RMPEError(f"--opset {args.opset}: the graph needs opset {MIN_OPSET} or newer (GridSample)")
+    if args.fp16 and args.engine is None:
+        raise RMPEError("--fp16 sets the TensorRT engine's precision: use it with --engine FILE.plan "
+                        "(for a float16 ONNX graph use --half)")
+    if os.path.isdir(args.checkpoint):
+        raise RMPEError(f"checkpoint {args.checkpoint} is a folder; give the .pth file")
+    if not os.path.isfile(args.checkpoint):
+        raise RMPEError(f"checkpoint not found: {args.checkpoint}")
+    if args.checkpoint.lower().endswith(".onnx"):
+        raise RMPEError(f"--checkpoint {args.checkpoint} is already an ONNX file; give the PyTorch checkpoint (.pth)")
+    if args.config is not None and not os.path.isfile(args.config):
+        raise RMPEError(f"config not found: {args.config}")
+    inputs = [args.checkpoint, args.config]
+    if args.out is not None:
+        check_onnx_output_path(args.out, inputs=inputs)
+    if args.engine is not None:
+        if args.out is not None and os.path.abspath(args.engine) == os.path.abspath(args.out):
+            raise RMPEError("--engine and --out name the same file; give them different names")
+        check_output_path(args.engine, inputs=inputs, flag="--engine")
+        from ..export.tensorrt import check_tensorrt
+
+        check_tensorrt()  # one line when TensorRT or the GPU is missing, before the export
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Export as the CLI does; returns the verification report."""
+    from ..checkpoints import load_model_checkpoint
+    from ..export.onnx import export_onnx, resize_for_export
+    from ..model import RMPEModel
+
+    _check(args)
+    log = stderr_log("rmpe-export")
+    cfg = config_from_args(args, checkpoint=args.checkpoint, log=log)
+    model = RMPEModel.from_config(cfg, load_init=False)
+    load_model_checkpoint(model, args.checkpoint)
+    if args.input_size is not None and tuple(args.input_size) != tuple(model.input_size):
+        cfg = resize_for_export(model, cfg, args.input_size)
+    proto, report = export_onnx(model, args.out, config=cfg, opset=args.opset, batch=args.batch,
+                                input_dtype=args.input_dtype, flip=args.flip, half=args.half, verify=args.verify)
+    if report and not args.quiet:
+        diffs = ", ".join(f"{k} {v:.2g}" for k, v in report.items())
+        log(f"onnxruntime matches PyTorch (max |diff|: {diffs})")
+    if args.out is not None and not args.quiet:
+        log(f"wrote {args.out}")
+    if args.engine is not None:
+        from ..export.metadata import INPUT_NAME
+        from ..export.tensorrt import build_engine
+
+        h, w = model.input_size
+        build_engine(proto.SerializeToString(), args.engine, input_name=INPUT_NAME, input_shape=(3, h, w),
+                     fp16=args.fp16, batch=args.batch)
+        if not args.quiet:
+            log(f"wrote {args.engine}")
+    return report
+
+
+@cli_main
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
