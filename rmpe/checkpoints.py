@@ -19,8 +19,10 @@ def save_model_checkpoint(path, model, /, **extra: Any):
     """Write ``model`` (an :class:`rmpe.model.RMPEModel`, possibly DDP-wrapped) atomically."""
     from sppe import save_checkpoint
 
+    from .bottomup.network import BottomUpNet
+
     target = unwrap(model)
-    if not hasattr(target, "sppe"):  # bottom-up (rmpe.bottomup): a whole-image network, its own format
+    if isinstance(target, BottomUpNet):  # bottom-up (rmpe.bottomup): a whole-image network, its own format
         from .bottomup.checkpoint import save_bottomup_checkpoint
 
         return save_bottomup_checkpoint(path, target, **extra)
@@ -39,8 +41,10 @@ def load_model_checkpoint(model, path, map_location: Any = "cpu") -> Dict[str, A
     """
     from sppe import load_checkpoint
 
+    from .bottomup.network import BottomUpNet
+
     target = unwrap(model)
-    if not hasattr(target, "sppe"):  # bottom-up (rmpe.bottomup)
+    if isinstance(target, BottomUpNet):  # bottom-up (rmpe.bottomup)
         from .bottomup.checkpoint import load_bottomup_checkpoint
 
         return load_bottomup_checkpoint(target, path, map_location=map_location)
