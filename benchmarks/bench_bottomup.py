@@ -43,6 +43,7 @@ from rmpe.config import as_config, load_config  # noqa: E402
 from rmpe.data.synthetic import generate_dataset  # noqa: E402
 from rmpe.eval_runner import image_batches, load_dataset_images, score_results  # noqa: E402
 from rmpe.formats import to_coco  # noqa: E402
+from rmpe.io import atomic_write_json  # noqa: E402
 from rmpe.pipeline import StageTimer  # noqa: E402
 from rmpe.structures import FrameResult  # noqa: E402
 
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
               f"{r['bottomup_network_ms']:.0f} + {r['bottomup_association_ms']:.1f} | "
               f"{fmt(r['topdown_AP'])} | {fmt(r['bottomup_AP'])} |")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        atomic_write_json(args.json, rows, indent=2)
     if args.chart:
         import matplotlib
 
