@@ -177,13 +177,18 @@ class PoseEstimator:
         features = self.pipeline.features
         self.pipeline.features = bool(track and settings.appearance)
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)
+        stream = None
         try:
-            for frames in batched(reader, self.batch):
-                people = self.pipeline([f.image for f in frames], [ids(f) for f in frames])
+            batches = (([f.image for f in frames], [ids(f) for f in frames], frames)
+                       for frames in batched(reader, self.batch))
+            stream = self.pipeline.stream(batches)  # detection overlapped with poses (inference.pipelined)
+            for frames, people in stream:
                 if tracker is not None:
                     for frame, found in zip(frames, people):
                         assign_track_ids(tracker, found, smoother, frame.index)
                 yield from zip(frames, people)
         finally:
+            if stream is not None:
+                stream.close()  # stops the detection thread before the reader it pulls from
             reader.close()
             self.pipeline.features = features
