@@ -437,6 +437,37 @@ class UltralyticsDetector(PersonDetector):
             **self._precision_kwargs(self.half),
         )
         self._has_run = False
+        self._openvino_precision()
+
+    def _openvino_precision(self) -> None:
+        """Honour ``half`` for an OpenVINO export (a ``*_openvino_model/`` folder) on the CPU.
+
+        ultralytics compiles OpenVINO models without a precision hint, so the CPU plugin runs
+        its default, which is bf16 on CPUs with bf16 instructions: ``half: false`` would not
+        give the .pt's fp32 boxes. Here the model is compiled once more after a warm-up call
+        (which builds ultralytics' predictor): with ``INFERENCE_PRECISION_HINT`` f32 for
+        ``half: false``; with ``half: true`` the plugin's default stays (bf16 where supported).
+        """
+        folder = Path(os.fspath(self.weights))
+        if self.half or not folder.is_dir() or not list(folder.glob("*.xml")):
+            return
+        self._predict([np.zeros((32, 32, 3), np.uint8)])  # builds the predictor and its backend
+        backend = getattr(getattr(getattr(self.model, "predictor", None), "model", None), "backend", None)
+        compile_model = getattr(backend, "compile_model", None)
+        if backend is None or not hasattr(backend, "ov_compiled_model") or compile_model is None:
+            return  # another ultralytics layout: its default precision stays
+        import functools
+
+        import openvino as ov
+
+        core = ov.Core()
+        config = dict(getattr(compile_model, "keywords", {}).get("config", {}) or {})
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+        device_name = getattr(compile_model, "keywords", {}).get("device_name", "CPU")
+        if str(device_name).upper() not in ("CPU", "AUTO"):
+            return
+        backend.compile_model = functools.partial(core.compile_model, device_name=device_name, config=config)
+        backend.ov_compiled_model = backend.compile_model(core.read_model(str(sorted(folder.glob("*.xml"))[0])))
 
     @classmethod
     def from_config(cls, settings: DetectorSettings) -> "UltralyticsDetector":
