@@ -230,8 +230,8 @@ def crop_images_opencv(
 ) -> torch.Tensor:
     """:func:`crop_images` with ``cv2.warpAffine`` (bilinear, zero border) on uint8 CPU images.
 
-    OpenCV warps one matrix per call, so this loops over the people of each image (about
-    0.1 ms a crop); the images are converted to (H, W, 3) once each.
+    OpenCV warps one matrix per call, so this loops over the people of each image (a fraction
+    of a millisecond per 256x192 crop); the images are interleaved to (H, W, 3) once each.
 
     Args:
         images: (B,3,H,W) uint8 RGB on the CPU.
@@ -255,11 +255,13 @@ def crop_images_opencv(
                         f"got {idx.min()}..{idx.max()}")
     out = np.zeros((n, out_h, out_w, 3), np.uint8)
     for image in np.unique(idx):  # loop over images; OpenCV has no batched warp, so then over people
-        frame = np.ascontiguousarray(images[int(image)].permute(1, 2, 0).numpy())  # (H,W,3) RGB
+        planes = images[int(image)]
+        frame = cv2.merge([planes[0].numpy(), planes[1].numpy(), planes[2].numpy()])  # (H,W,3) RGB, fast interleave
         for i in np.flatnonzero(idx == image):
             cv2.warpAffine(frame, m[i, :2], (out_w, out_h), dst=out[i], flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    return torch.from_numpy(out).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous()
+    # numpy's transposing cast is several times faster than torch's strided copy on the CPU
+    return torch.from_numpy(np.transpose(out, (0, 3, 1, 2)).astype(np.float32)).div_(255.0)
 
 
 def crop_images_grid_sample(
