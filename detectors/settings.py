@@ -38,8 +38,9 @@ class DetectorSettings:
     imgsz: int = 640  #: inference size in px, >= 32 (an [h, w] pair is accepted too)
     max_det: int = 100  #: most boxes per image, >= 1
     device: Optional[str] = None  #: None: the pipeline's device
-    half: bool = False  #: fp16 inference (CUDA)
+    half: bool = False  #: fp16 inference (CUDA); an OpenVINO export on the CPU: bf16 where the CPU has it (else f32)
     batch: int = 8  #: frames per ultralytics call, >= 1
+    threads: int = 0  #: CPU threads of an OpenVINO export (its INFERENCE_NUM_THREADS), >= 0; 0: OpenVINO's default (every core)
     allow_download: bool = False  #: let ultralytics fetch missing weights (needs network)
     trust_weights: bool = False  #: skip the check of a local .pt (ultralytics then runs any code it holds); trusted files only
     file: Optional[str] = None  #: detection results JSON for ``type: file``
@@ -129,6 +130,7 @@ _CHECKS: Dict[str, Callable[[str, Any], Any]] = {
     "device": _check_device,
     "half": _check_bool,
     "batch": lambda name, value: check_int(name, value, 1),
+    "threads": lambda name, value: check_int(name, value, 0),
     "allow_download": _check_bool,
     "trust_weights": _check_bool,
     "file": _check_optional_path,
