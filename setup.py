@@ -25,11 +25,12 @@ setup(
         "export": ["onnx>=1.15", "onnxscript>=0.1", "onnxruntime>=1.17", "openvino>=2024.0"],
         # TensorRT engines: only where an NVIDIA GPU is present.
         "tensorrt": ["tensorrt>=10.0"],
-        # Tracking evaluation: HOTA with TrackEval, IDF1 / MOTA cross-checked with motmetrics.
-        "track": ["trackeval>=1.3", "motmetrics>=1.4"],
+        # Tracking evaluation: HOTA with TrackEval, IDF1 / MOTA cross-checked with motmetrics; lap is
+        # what ultralytics' BYTETracker / BOTSORT need, for benchmarks/bench_tracking.py's comparison.
+        "track": ["trackeval>=1.3", "motmetrics>=1.4", "lap>=0.5.12"],
         # Tests and the CPU extras, so CI runs their tests instead of skipping them.
         "dev": ["pytest>=7.4", "onnx>=1.15", "onnxscript>=0.1", "onnxruntime>=1.17", "openvino>=2024.0",
-                "trackeval>=1.3", "motmetrics>=1.4"],
+                "trackeval>=1.3", "motmetrics>=1.4", "lap>=0.5.12"],
     },
     entry_points={
         "console_scripts": [

@@ -18,7 +18,8 @@ from .config import Config, as_config
 from .data.annotations import read_image as read_image_file
 from .errors import RMPEError
 from .distributed import resolve_device
-from .pipeline import PosePipeline, StageTimer
+from .bottomup.pipeline import build_pipeline
+from .pipeline import StageTimer
 from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
 from .tracking import PoseTracker
@@ -110,16 +111,18 @@ class PoseEstimator:
         cfg = self.config
         self.device = resolve_device(cfg.device)
         self.timer = StageTimer(self.device, enabled=profile)
-        self.pipeline = PosePipeline.from_config(cfg, checkpoint=checkpoint, detector=detector,
-                                                 device=str(self.device), timer=self.timer)
+        self.pipeline = build_pipeline(cfg, checkpoint=checkpoint, detector=detector,  # bottom-up or top-down
+                                       device=str(self.device), timer=self.timer)
         self.model = self.pipeline.model
         self.detector = self.pipeline.detector
         self.batch = cfg.inference.batch
         self.keypoint_set = cfg.data.keypoint_set()
 
-    def tracker(self) -> "PoseTracker":
-        """A new :class:`rmpe.tracking.PoseTracker` from this estimator's config (``tracking:``)."""
-        return PoseTracker.from_config(self.config)
+    def tracker(self, fps: Optional[float] = None) -> "PoseTracker":
+        """A new :class:`rmpe.tracking.PoseTracker` from this estimator's config (``tracking:``);
+        with ``tracking.frame_rate: 0`` it runs at ``fps`` (the video's rate) when given, else 30."""
+        rate = self.config.tracking.frame_rate or (float(fps) if fps and fps > 0 else 0.0)
+        return PoseTracker.from_config(self.config, frame_rate=rate)
 
     def predict(
         self, images: Union[ImageLike, Sequence[ImageLike]], image_ids: Optional[Sequence[Any]] = None
@@ -168,12 +171,15 @@ class PoseEstimator:
                 ``tracking.appearance`` the pipeline also hands the tracker each person's SPPE
                 feature (:attr:`Person.feature`); with ``tracking.smooth`` the tracked keypoints
                 are One-Euro smoothed at the source's frame rate.
-            fps: frame rate for the smoothing (default: the source's ``fps``, else 25).
+            fps: the video's frame rate, for the tracker's motion model (``tracking.frame_rate: 0``)
+                and the smoothing (default: the source's ``fps``; else 30 for the tracker, 25
+                for the smoothing).
         """
         ids = ids or (lambda f: f.index if f.name is None else f.name)
         settings = self.config.tracking
-        tracker = self.tracker() if track else None
-        smoother = KeypointSmoother.from_config(self.config, fps or getattr(source, "fps", 25.0)) if track and settings.smooth else None
+        fps = fps or getattr(source, "fps", None)
+        tracker = self.tracker(fps) if track else None
+        smoother = KeypointSmoother.from_config(self.config, fps or 25.0) if track and settings.smooth else None
         features = self.pipeline.features
         self.pipeline.features = bool(track and settings.appearance)
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)

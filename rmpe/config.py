@@ -252,7 +252,7 @@ class TrackingConfig:
     #: detections below this are ignored; those in [low_score, high_score) only continue tracks seen in the previous frame (stage 2)
     low_score: float = setting(0.1, **PROBABILITY)
     new_track_score: float = setting(0.6, **PROBABILITY)  #: an unmatched detection starts a track only at this score or above
-    match_cost: float = setting(0.8, **PROBABILITY)  #: stage-1 gate: a track and a detection costing more are never matched
+    match_cost: float = setting(0.9, **PROBABILITY)  #: stage-1 gate: a track and a detection costing more are never matched
     low_match_cost: float = setting(0.5, **PROBABILITY)  #: stage-2 gate, for low-score detections
     oks_weight: float = setting(1.0, **NON_NEGATIVE)  #: weight of 1 - OKS (predicted pose vs detected pose, COCO sigmas) in the cost
     iou_weight: float = setting(0.5, **NON_NEGATIVE)  #: weight of 1 - IoU (predicted box vs detected box) in the cost
@@ -266,14 +266,36 @@ class TrackingConfig:
     min_hits: int = setting(2, **AT_LEAST_ONE)  #: consecutive matched frames before a new track gets an id (the first frame: at once)
     max_lost: int = setting(30, **NON_NEGATIVE)  #: frames a track survives unseen (predicting, re-identifiable) before it is deleted
     appearance_momentum: float = setting(0.9, **PROBABILITY)  #: a track's feature becomes m x old + (1 - m) x new after each match
-    position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame, as a fraction of the person's height
-    velocity_noise: float = setting(0.00625, **POSITIVE)  #: Kalman velocity noise per frame, as a fraction of the person's height
+    position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame (process and measurement), as a fraction of the person's height
+    #: Kalman velocity noise per frame at 30 fps, as a fraction of the person's height (x 30 / frame_rate at other rates)
+    velocity_noise: float = setting(0.00625, **POSITIVE)
+    #: frames per second of the video (0: the video's own rate where the caller knows it, else 30); the velocity noise scales with 30 / frame_rate
+    frame_rate: float = setting(0.0, **NON_NEGATIVE)
     #: with tracking, the pipeline hands each person's SPPE backbone feature (pooled, no extra network pass) to the tracker
     appearance: bool = True
     smooth: bool = False  #: One-Euro smoothing of each tracked person's keypoints (rmpe-demo --smooth)
     smooth_min_cutoff: float = setting(1.0, **POSITIVE)  #: One-Euro cutoff at rest, Hz (lower: smoother, more lag)
     smooth_beta: float = setting(0.01, **NON_NEGATIVE)  #: One-Euro cutoff increase per px/s of keypoint speed (higher: less lag)
     smooth_d_cutoff: float = setting(1.0, **POSITIVE)  #: One-Euro cutoff of the speed estimate, Hz
+
+
+@dataclass
+class BottomUpConfig:
+    """The bottom-up (OpenPose-style) model's targets and association (docs/bottom-up.md).
+
+    Used when ``model.name`` is a bottom-up network (``openpose_lite``, ``openpose_res18``,
+    ``openpose_res50``); lengths are in map pixels (the network's output, input / 4).
+    """
+
+    sigma: float = setting(1.5, **POSITIVE)  #: confidence-map Gaussian width: exp(-d^2 / sigma^2), map px
+    limb_width: float = setting(1.0, **POSITIVE)  #: half-width sigma_l of a limb's affinity field, map px
+    peak_threshold: float = setting(0.1, **PROBABILITY)  #: joint candidates are confidence-map peaks above this
+    samples: int = setting(10, low=2)  #: points of the affinity line integral between two candidates
+    sample_threshold: float = setting(0.05, low=-1, high=1)  #: a sample agrees when field . limb direction exceeds this
+    min_agree: float = setting(0.8, **PROBABILITY)  #: fraction of samples that must agree for a connection
+    max_length: Optional[float] = setting(None, **POSITIVE)  #: length prior, map px (None: half the map height)
+    min_parts: int = setting(3, **AT_LEAST_ONE)  #: people with fewer joints are dropped
+    min_score: float = setting(0.0, **PROBABILITY)  #: people whose score (mean keypoint score over K) is lower are dropped
 
 
 @dataclass
@@ -291,6 +313,7 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  #: rmpe-synth's generated world
+    bottomup: BottomUpConfig = field(default_factory=BottomUpConfig)  #: bottom-up model targets and association
     device: str = "auto"  #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
 
     def to_dict(self) -> Dict[str, Any]:

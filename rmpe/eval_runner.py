@@ -347,20 +347,25 @@ def prepare(
     device: Optional[str] = None,
     max_images: Optional[int] = None,
     nms: Optional[str] = None,
+    video: Optional[str] = None,
 ) -> EvalSetup:
     """Check the inputs, then build the data set view and the pipeline (model loading last).
 
     ``ann``/``images``/``boxes`` default to ``data.val_ann``, ``data.val_images`` and
-    ``eval.boxes``; ``nms`` overrides ``pose_nms.type``.
+    ``eval.boxes``; ``nms`` overrides ``pose_nms.type``. With ``video`` (a video file whose
+    frames the annotations describe, tracking evaluation) no image folder is needed.
     """
+    from .bottomup.network import is_bottomup
+    from .bottomup.pipeline import build_pipeline, load_pose_model  # bottom-up or top-down, by model.name
     from .distributed import resolve_device
-    from .pipeline import PosePipeline, load_model
 
     ann = ann or config.data.val_ann
-    images = images or config.data.val_images
+    images = None if video else images or config.data.val_images
     if not ann:
         raise RMPEError("no annotation file: pass --ann or set data.val_ann")
-    if not images:
+    if video is not None and not os.path.isfile(video):
+        raise RMPEError(f"video not found: {video}")
+    if not images and video is None:
         raise RMPEError("no image folder: pass --images or set data.val_images")
     if max_images is not None and max_images < 1:
         raise RMPEError(f"max_images must be at least 1, got {max_images}")
@@ -383,11 +388,14 @@ def prepare(
             raise RMPEError(f"checkpoint not found: {checkpoint}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = load_model(config, checkpoint, dev)
+            model = load_pose_model(config, checkpoint, dev)
     if nms is not None:
         config = _with_nms(config, nms)
-    detector = file_detector if boxes not in ("gt", "detector") else box_source(config, boxes, ann, dev)
-    pipeline = PosePipeline.from_config(config, model=model, detector=detector, device=str(dev))
+    if is_bottomup(config.model.name):  # bottom-up: whole images, no boxes
+        detector = None
+    else:
+        detector = file_detector if boxes not in ("gt", "detector") else box_source(config, boxes, ann, dev)
+    pipeline = build_pipeline(config, model=model, detector=detector, device=str(dev))
     ids = dataset.ids[:max_images] if max_images else list(dataset.ids)
     return EvalSetup(dataset, ids, pipeline, config.data.keypoint_set().sigmas or None, notes)
 
@@ -503,3 +511,229 @@ def tune_pose_nms(config: "Config", *, out_yaml: str, progress: bool = True, log
     result = search_params(boxes_, box_scores, kps, kp_scores, image_ids, objective, initial=config.pose_nms,
                            out_path=out_yaml)
     return {"initial_AP": result.initial_value, "tuned_AP": result.best_value, "params_file": out_yaml}
+
+
+# ----------------------------------------------------------------------------- tracking evaluation
+
+
+@dataclass
+class TrackAnnotations:
+    """The ground truth of an annotated video: its frames in order and the people of each.
+
+    Attributes:
+        ids: image ids in frame order (increasing ``frame_index``).
+        frame_index: image id -> the frame's index in the video.
+        people: image id -> :class:`rmpe.tracking.metrics.TrackFrame` (``track_id``s, boxes xyxy image
+            px, keypoints ``(G, K, 3)`` x, y, v, COCO areas) of the frame's non-crowd people.
+    """
+
+    ids: List[Any]
+    frame_index: Dict[Any, int]
+    people: Dict[Any, Any]
+
+
+def has_track_annotations(ann: str) -> bool:
+    """True when every image of ``ann`` has a ``frame_index`` and every person annotation a ``track_id``
+    (what ``rmpe-synth --video`` writes): ``rmpe-eval`` then evaluates tracking without ``--track``."""
+    data = read_json(ann, "annotation file")
+    images = data.get("images") if isinstance(data, dict) else None
+    anns = data.get("annotations") if isinstance(data, dict) else None
+    return bool(images) and bool(anns) and all(isinstance(i, dict) and "frame_index" in i for i in images) and \
+        all(isinstance(a, dict) and "track_id" in a for a in anns)
+
+
+def load_track_annotations(ann: str, num_keypoints: Optional[int] = None) -> TrackAnnotations:
+    """Read a video's COCO keypoint annotations with ``track_id`` per person (and ``frame_index`` per image).
+
+    Images without ``frame_index`` are ordered by image id. Crowd annotations are left out.
+
+    Raises:
+        RMPEError: a malformed file, or no annotation carries a ``track_id`` (or not every one does).
+    """
+    from .tracking.metrics import TrackFrame
+
+    coco = read_coco_annotations(ann, num_keypoints)
+    data = read_json(ann, "annotation file")
+    anns = data["annotations"]
+    with_id = [isinstance(a, dict) and isinstance(a.get("track_id"), int) and not isinstance(a.get("track_id"), bool)
+               for a in anns]
+    if not any(with_id):
+        raise RMPEError(f"{ann}: no annotation has a track_id; tracking evaluation (--track) needs a video's "
+                        "annotations with a track_id per person (rmpe-synth --video writes them)")
+    if not all(with_id):
+        bad = with_id.index(False)
+        raise RMPEError(f"{ann}: annotation {anns[bad].get('id', bad)} has no integer track_id ({sum(with_id)} of "
+                        f"{len(anns)} have one); every person needs one for tracking evaluation")
+    frame_of: Dict[Any, int] = {}
+    for position, image in enumerate(data.get("images") or []):
+        index = image.get("frame_index")
+        frame_of[image["id"]] = int(index) if isinstance(index, int) and not isinstance(index, bool) else None
+    if any(v is None for v in frame_of.values()):
+        ordered = sorted(frame_of, key=lambda i: (str(type(i)), i))
+        frame_of = {image_id: n for n, image_id in enumerate(ordered)}
+    ids = sorted(frame_of, key=lambda i: frame_of[i])
+    k = coco.num_keypoints
+    rows: Dict[Any, List[int]] = {i: [] for i in ids}
+    for row, image_id in enumerate(coco.image_ids):
+        if image_id in rows and coco.person[row] and not coco.crowd[row]:
+            rows[image_id].append(row)
+    people = {}
+    for image_id, r in rows.items():
+        r = np.asarray(r, np.int64)
+        boxes = coco.boxes[r] if len(r) else np.zeros((0, 4))
+        areas = coco.areas[r] if len(r) else np.zeros(0)
+        box_areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+        areas = np.where(np.isfinite(areas) & (areas > 0), areas, box_areas)
+        people[image_id] = TrackFrame(np.array([anns[i]["track_id"] for i in r], np.int64), boxes,
+                                      coco.keypoints[r] if len(r) else np.zeros((0, k, 3)), areas)
+    return TrackAnnotations(ids, frame_of, people)
+
+
+def _predicted_frame(people: Sequence[Any], k: int):
+    """A frame's tracked people as a :class:`~rmpe.tracking.metrics.TrackFrame` (``-1`` where no id)."""
+    from .tracking.metrics import TrackFrame
+
+    if not people:
+        return TrackFrame(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros((0, k, 3)))
+    return TrackFrame(np.array([-1 if p.track_id is None else p.track_id for p in people], np.int64),
+                      np.stack([np.asarray(p.box, np.float64) for p in people]),
+                      np.stack([np.asarray(p.keypoints, np.float64) for p in people]))
+
+
+def _ordered_frames(setup: EvalSetup, ids: Sequence[Any], frame_of: Dict[Any, int], video: Optional[str],
+                    batch: int) -> Iterator[List[Tuple[Any, Any, Optional[np.ndarray]]]]:
+    """Batches of ``(image id, detector id, image or None)`` in frame order: from the image folder
+    (unreadable images give None) or from the video (frame t is the image whose ``frame_index`` is
+    t; a frame that no image describes has image id None and the detector id ``"video frame t"``,
+    which no detection file or ground truth names; frames after the last wanted one are not read)."""
+    if video is None:
+        for start in range(0, len(ids), batch):
+            yield [(i, i, _read(setup.dataset.paths[i])) for i in ids[start:start + batch]]
+        return
+    from .sources import VideoSource, batched
+
+    by_frame = {frame_of[i]: i for i in ids}
+    last = max(by_frame) if by_frame else -1
+    source = iter(VideoSource(video))
+    try:
+        for frames in batched(source, batch):
+            out = [(by_frame.get(f.index), by_frame.get(f.index, f"video frame {f.index}"), f.image)
+                   for f in frames if f.index <= last]
+            if out:
+                yield out
+            if frames[-1].index >= last:
+                break
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def evaluate_tracking_model(
+    config: "Config",
+    *,
+    track_step: Callable[[list], Any],
+    out: Optional[str] = None,
+    video: Optional[str] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    notes: Sequence[str] = (),
+    **inputs: Any,
+) -> Dict[str, Any]:
+    """Keypoint AP and tracking metrics of a pose model plus tracker on an annotated video.
+
+    The frames go through the pipeline (detector, crops, model, decoding, pose NMS) in frame order,
+    then through ``track_step`` one frame at a time; the people's ``track_id`` are scored against the
+    annotations' ``track_id`` with :func:`rmpe.tracking.metrics.evaluate_tracking` (HOTA, DetA, AssA,
+    IDF1, MOTA, IDSW on boxes and on keypoints; a predicted keypoint counts when it scores at least
+    ``tracking.keypoint_threshold``), and the COCO results (with ``track_id``) by COCO AP.
+
+    Args:
+        config: the experiment config (``tracking:`` too).
+        track_step: called with each frame's list of :class:`rmpe.structures.Person`, in frame order
+            (frames without people too); sets their ``track_id`` (``rmpe.api.assign_track_ids`` with
+            one new tracker, and the smoother with ``tracking.smooth``). With ``tracking.appearance``
+            the people carry their SPPE features (:attr:`Person.feature`) for it, as in
+            ``PoseEstimator.run``.
+        out: results JSON (COCO records with ``track_id``; metrics to ``<out>.metrics.json``).
+        video: read the frames from this video file (frame t = the image with ``frame_index`` t)
+            instead of the image folder.
+        inputs: :func:`prepare`'s keywords (``ann``, ``images``, ``boxes``, ``checkpoint`` or ``model``,
+            ``device``, ``max_images``: the first N frames).
+
+    Returns:
+        The COCO metrics (``AP``, ..., ``stats``) plus ``tracking`` (``{"boxes": {...}, "poses": {...}}``),
+        ``num_frames``, ``num_results``, ``unreadable_images``.
+
+    Raises:
+        RMPEError: the annotations carry no ``track_id``, a missing input, a torchrun launch.
+    """
+    from .distributed import init_distributed
+    from .tracking.metrics import evaluate_tracking
+
+    ann = inputs.get("ann") or config.data.val_ann
+    if out is not None:
+        check_output_path(out, inputs=(ann, inputs.get("checkpoint"), inputs.get("boxes"), video))
+    # the track ids are checked before the model is loaded (a missing file is prepare's error)
+    truth = load_track_annotations(ann) if ann and os.path.isfile(ann) else None
+    setup = prepare(config, video=video, **inputs)
+    truth = truth or load_track_annotations(setup.dataset.ann_file)
+    if init_distributed(setup.pipeline.device.type).enabled:
+        raise RMPEError("tracking evaluation runs the frames in order in one process; start it without torchrun")
+    for note in [*notes, *setup.notes]:
+        log(note)
+    # as PoseEstimator.run with track=True: the SPPE's pooled features go to the tracker (tracking.appearance)
+    setup.pipeline.features = bool(config.tracking.appearance)
+    max_images = inputs.get("max_images")
+    ids = truth.ids[:max_images] if max_images else list(truth.ids)
+    k = int(config.model.num_keypoints)
+    from tqdm import tqdm
+
+    results: List[Dict[str, Any]] = []
+    predicted: Dict[Any, Any] = {}
+    missing: List[Any] = []
+    bar = tqdm(total=len(ids), unit="frame", disable=not progress, desc="rmpe-eval --track", dynamic_ncols=True)
+    try:
+        for chunk in _ordered_frames(setup, ids, truth.frame_index, video, config.inference.batch):
+            readable = [(key, image) for _, key, image in chunk if image is not None]
+            people = iter(setup.pipeline([image for _, image in readable], [key for key, _ in readable])
+                          if readable else [])
+            for image_id, _, image in chunk:  # frame order, unreadable frames included (tracks age)
+                found = next(people) if image is not None else []
+                track_step(found)
+                if image_id is None:
+                    continue
+                if image is None:
+                    missing.append(image_id)
+                predicted[image_id] = _predicted_frame(found, k)
+                results.extend(to_coco(FrameResult(index=image_id, people=found, image_id=image_id, tracked=True)))
+                bar.update(1)
+    finally:
+        bar.close()
+    if missing:
+        warnings.warn(f"{len(missing)} frames could not be read (first: image id {missing[0]})")
+    if out is not None:
+        write_results(results, out)
+    metrics = score_results(results, setup.dataset, ids, setup.sigmas)
+    gt = [truth.people[i] for i in ids]
+    pred = [predicted[i] if i in predicted else _predicted_frame([], k) for i in ids]
+    metrics["tracking"] = evaluate_tracking(gt, pred, sigmas=setup.sigmas or None,
+                                            keypoint_threshold=config.tracking.keypoint_threshold)
+    metrics.update({"num_frames": len(ids), "num_results": len(results), "unreadable_images": len(missing),
+                    "checkpoint": inputs.get("checkpoint"), "ann": setup.dataset.ann_file, "video": video})
+    if out is not None:
+        path = metrics_path(out)
+        atomic_write_json(path, metrics, indent=2)
+        log(f"{len(results)} results on {len(ids)} frames -> {out}; metrics -> {path}")
+    return metrics
+
+
+def format_tracking(tracking: Dict[str, Dict[str, Any]]) -> str:
+    """The tracking metrics as a small table: one row per similarity (boxes, poses)."""
+    from .tracking.metrics import SUMMARY_KEYS
+
+    lines = [f"{'tracking':<9}" + "".join(f"{k:>8}" for k in SUMMARY_KEYS)]
+    for part, m in tracking.items():
+        cells = "".join(f"{m[k]:>8d}" if k == "IDSW" else f"{m[k]:>8.3f}" for k in SUMMARY_KEYS)
+        lines.append(f"{part:<9}{cells}")
+    return "\n".join(lines)

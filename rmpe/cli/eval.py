@@ -5,6 +5,13 @@
 
     rmpe-eval --results results.json --ann person_keypoints_val2017.json   # score a results file, no model
 
+    rmpe-eval --checkpoint best.pth --ann video/annotations.json --images video/frames --boxes video/detections.json
+    rmpe-eval --checkpoint best.pth --ann video/annotations.json --video video/video.mp4 --boxes gt   # tracking
+
+On a video's annotations (``track_id`` per person, ``frame_index`` per image, as ``rmpe-synth --video``
+writes them) the frames run in order through the tracker and HOTA, DetA, AssA, IDF1, MOTA and ID
+switches on boxes and poses are reported beside the keypoint AP (``--track``; automatic for such files).
+
 Without ``--config`` the config stored in an ``rmpe-train`` checkpoint is used.
 Runs under ``torchrun --nproc_per_node N`` too: every rank takes a slice of the images,
 rank 0 merges the results and evaluates once. The work itself is :mod:`rmpe.eval_runner`.
@@ -43,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search pose NMS (delta1, delta2, mu, gamma) on this set maximising AP and write them as YAML")
     p.add_argument("--tune-out", default=None, help="YAML for --tune-nms (default <out dir>/pose_nms_tuned.yaml)")
     p.add_argument("--max-images", type=int_at_least(1), default=None, help="evaluate only the first N images")
+    p.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
+                   help="tracking evaluation: run the frames in order through the tracker (tracking: settings) and "
+                        "report HOTA/DetA/AssA/IDF1/MOTA/IDSW on boxes and poses (default: on when every annotation "
+                        "has a track_id and every image a frame_index)")
+    p.add_argument("--video", default=None,
+                   help="with tracking: read the frames from this video file (frame t is the image with frame_index t) "
+                        "instead of --images")
     add_config_args(p)
     add_inference_args(p)
     return p
@@ -59,8 +73,9 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
 
     log = stderr_log("rmpe-eval")
     if args.results is not None:
-        if args.checkpoint is not None or args.tune_nms:
-            raise RMPEError("--results scores an existing results file: leave out --checkpoint and --tune-nms")
+        if args.checkpoint is not None or args.tune_nms or args.track or args.video:
+            raise RMPEError("--results scores an existing results file: leave out --checkpoint, --tune-nms, --track "
+                            "and --video")
         metrics = score_results_file(config_from_args(args), args.results, args.ann, out=args.out, log=log)
         print(format_stats(metrics["stats"]))
         return metrics
@@ -72,6 +87,12 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     out = args.out or DEFAULT_OUT
     common = dict(ann=args.ann, images=args.images, boxes=args.boxes, checkpoint=args.checkpoint, model=model,
                   max_images=args.max_images, progress=not args.quiet, log=log, notes=notes)
+    if args.video is not None and args.track is False:
+        raise RMPEError("--video is read for tracking evaluation: leave out --no-track")
+    if args.tune_nms and (args.track or args.video):
+        raise RMPEError("--tune-nms searches pose NMS on still images: leave out --track and --video")
+    if not args.tune_nms and _tracking(args, cfg):
+        return _run_tracking(args, cfg, out, common)
     if args.tune_nms:
         out_yaml = args.tune_out or os.path.join(os.path.dirname(os.path.abspath(out)), "pose_nms_tuned.yaml")
         result = tune_pose_nms(cfg, out_yaml=out_yaml, **common)
@@ -81,6 +102,58 @@ def run(args: argparse.Namespace, model: Any = None) -> Optional[dict]:
     metrics = evaluate_model(cfg, out=out, **common)
     if metrics is not None:
         print(format_stats(metrics["stats"]))
+    return metrics
+
+
+def _tracking(args: argparse.Namespace, cfg: Any) -> bool:
+    """Whether this run evaluates tracking: ``--track``, ``--video``, or (neither ``--no-track`` nor
+    ``--track`` given) an annotation file whose people carry ``track_id`` and images ``frame_index``."""
+    from ..eval_runner import has_track_annotations
+
+    if args.track is not None:
+        return args.track
+    if args.video is not None:
+        return True
+    ann = args.ann or cfg.data.val_ann
+    return bool(ann) and os.path.isfile(ann) and has_track_annotations(ann)
+
+
+def _frame_rate(args: argparse.Namespace, cfg: Any) -> float:
+    """The video's frame rate for ``tracking.frame_rate: 0``: the ``--video`` file's, else the annotation
+    file's ``info.fps`` (rmpe-synth writes it), else 0 (the tracker then assumes 30)."""
+    if args.video is not None:
+        from ..sources import VideoSource
+
+        source = VideoSource(args.video)
+        source.cap.release()
+        return float(source.fps)
+    from ..io import read_json
+
+    info = read_json(args.ann or cfg.data.val_ann, "annotation file").get("info") or {}
+    fps = info.get("fps") if isinstance(info, dict) else None
+    return float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else 0.0
+
+
+def _run_tracking(args: argparse.Namespace, cfg: Any, out: str, common: dict) -> dict:
+    from ..api import assign_track_ids
+    from ..eval_runner import evaluate_tracking_model, format_tracking
+    from ..evaluation import format_stats
+    from ..tracking import PoseTracker
+    from ..tracking.smoothing import KeypointSmoother
+
+    state: dict = {"frame": 0}  # the tracker is built at the first frame, once every input has been checked
+
+    def step(people: list) -> None:
+        if "tracker" not in state:
+            rate = cfg.tracking.frame_rate or _frame_rate(args, cfg)
+            state["tracker"] = PoseTracker.from_config(cfg, frame_rate=rate)
+            state["smoother"] = KeypointSmoother.from_config(cfg, rate or 30.0) if cfg.tracking.smooth else None
+        assign_track_ids(state["tracker"], people, state["smoother"], state["frame"])
+        state["frame"] += 1
+
+    metrics = evaluate_tracking_model(cfg, track_step=step, out=out, video=args.video, **common)
+    print(format_stats(metrics["stats"]))
+    print(format_tracking(metrics["tracking"]))
     return metrics
 
 

@@ -47,10 +47,17 @@ def pose_oks(track_keypoints: np.ndarray, track_visible: np.ndarray, det_keypoin
     tk = np.asarray(track_keypoints, dtype=np.float64)
     dk = np.asarray(det_keypoints, dtype=np.float64)
     both = np.asarray(track_visible, bool)[:, None, :] & np.asarray(det_visible, bool)[None, :, :]  # (T, N, K)
-    d2 = np.sum(np.square(tk[:, None] - dk[None, :]), axis=-1)  # (T, N, K)
     var = np.square(2 * np.asarray(sigmas, dtype=np.float64))  # (K,)
-    scale = 2 * np.maximum(np.asarray(areas, dtype=np.float64), 1e-6)[:, None, None] * var[None, None, :]
-    sim = np.exp(-d2 / scale) * both
+    factor = -0.5 / (np.maximum(np.asarray(areas, dtype=np.float64), 1e-6)[:, None] * var[None, :])  # (T, K)
+    # in place on one (T, N, K) buffer: x and y apart, no (T, N, K, 2) temporary (the tracker's hot spot)
+    sim = tk[:, None, :, 0] - dk[None, :, :, 0]
+    dy = tk[:, None, :, 1] - dk[None, :, :, 1]
+    sim *= sim
+    dy *= dy
+    sim += dy
+    sim *= factor[:, None, :]
+    np.exp(sim, out=sim)
+    sim *= both
     count = both.sum(axis=-1)
     comparable = count >= max(int(min_keypoints), 1)
     oks = np.where(comparable, sim.sum(axis=-1) / np.maximum(count, 1), 0.0)

@@ -68,18 +68,24 @@ class PoseTracker:
         min_hits: consecutive matched frames before a new track is confirmed and gets an id.
         max_lost: frames a confirmed track survives unmatched before it is deleted.
         appearance_momentum: a track's feature is ``m * old + (1 - m) * new`` after each match.
-        position_noise: Kalman position noise, as a fraction of the person's height per frame.
-        velocity_noise: Kalman velocity noise, as a fraction of the person's height per frame.
+        position_noise: Kalman position noise (process and measurement), as a fraction of the person's
+            height per frame.
+        velocity_noise: Kalman velocity noise, as a fraction of the person's height per frame at 30 fps.
+        frame_rate: frames per second of the video; 0 means 30. A frame lasts ``dt = 30 / frame_rate``
+            frames of 30 fps, and the velocity noise and the initial velocity uncertainty (per frame:
+            a person moves and turns ``dt`` times as far between two frames) grow with ``dt``; the
+            position and measurement noise do not depend on the rate.
         sigmas: K OKS sigmas; ``None`` means COCO's (``rmpe.keypoints.COCO_SIGMAS``, K = 17).
     """
 
     def __init__(self, *, high_score: float = 0.5, low_score: float = 0.1, new_track_score: float = 0.6,
-                 match_cost: float = 0.8, low_match_cost: float = 0.5, oks_weight: float = 1.0,
+                 match_cost: float = 0.9, low_match_cost: float = 0.5, oks_weight: float = 1.0,
                  iou_weight: float = 0.5, appearance_weight: float = 1.0, min_overlap: float = 0.05,
                  max_appearance_distance: float = 0.5, keypoint_threshold: float = 0.2, min_keypoints: int = 3,
                  duplicate_similarity: float = 0.8, min_hits: int = 2, max_lost: int = 30,
                  appearance_momentum: float = 0.9, position_noise: float = 0.05,
-                 velocity_noise: float = 0.00625, sigmas: Optional[Sequence[float]] = None) -> None:
+                 velocity_noise: float = 0.00625, frame_rate: float = 0.0,
+                 sigmas: Optional[Sequence[float]] = None) -> None:
         if not 0 <= low_score <= high_score <= 1:
             raise RMPEError(f"tracking: need 0 <= low_score ({low_score}) <= high_score ({high_score}) <= 1")
         if min_hits < 1 or max_lost < 0 or min_keypoints < 1:
@@ -88,6 +94,8 @@ class PoseTracker:
             raise RMPEError("tracking: the cost weights must be >= 0 and oks_weight + iou_weight > 0")
         if position_noise <= 0 or velocity_noise <= 0:
             raise RMPEError("tracking: position_noise and velocity_noise must be > 0")
+        if not frame_rate >= 0:
+            raise RMPEError(f"tracking: frame_rate must be >= 0 (0: 30 fps), got {frame_rate}")
         self.high_score, self.low_score, self.new_track_score = high_score, low_score, new_track_score
         self.match_cost, self.low_match_cost = match_cost, low_match_cost
         self.oks_weight, self.iou_weight, self.appearance_weight = oks_weight, iou_weight, appearance_weight
@@ -97,6 +105,8 @@ class PoseTracker:
         self.min_hits, self.max_lost = int(min_hits), int(max_lost)
         self.appearance_momentum = appearance_momentum
         self.position_noise, self.velocity_noise = position_noise, velocity_noise
+        self.frame_rate = float(frame_rate)
+        self._dt = 30.0 / self.frame_rate if self.frame_rate > 0 else 1.0  # frame length in 30-fps frames
         if sigmas is None:
             from ..keypoints import COCO_SIGMAS
 
@@ -161,7 +171,7 @@ class PoseTracker:
         h = np.maximum(np.asarray(heights, dtype=np.float64), 1.0)[:, None]
         d = self._mean.shape[1]
         pos = np.repeat(self.position_noise * h, d, axis=1)
-        vel = np.repeat(self.velocity_noise * h, d, axis=1)
+        vel = np.repeat(self.velocity_noise * self._dt * h, d, axis=1)
         meas = pos.copy()
         pos[:, 2], vel[:, 2], meas[:, 2] = _ASPECT_POSITION_STD, _ASPECT_VELOCITY_STD, _ASPECT_MEASUREMENT_STD
         return pos, vel, meas
@@ -330,7 +340,7 @@ class PoseTracker:
         z = self._measurement(boxes[born], keypoints[born])
         h = np.maximum(z[:, 3], 1.0)[:, None]
         pos_std = np.repeat(2 * self.position_noise * h, z.shape[1], axis=1)
-        vel_std = np.repeat(10 * self.velocity_noise * h, z.shape[1], axis=1)
+        vel_std = np.repeat(10 * self.velocity_noise * self._dt * h, z.shape[1], axis=1)
         pos_std[:, 2], vel_std[:, 2] = _ASPECT_POSITION_STD, _ASPECT_VELOCITY_STD
         mean, cov = kalman.initiate(z, pos_std, vel_std)
         self._mean = np.concatenate([self._mean, mean])

@@ -241,3 +241,45 @@ def test_long_lost_shrinking_track_keeps_a_proper_box():
     boxes = tracker.tracks()["boxes"]
     assert len(boxes) == 1 and np.isfinite(boxes).all()
     assert boxes[0, 2] > boxes[0, 0] and boxes[0, 3] > boxes[0, 1]
+
+
+def test_frame_rate_scales_the_velocity_noise_only():
+    """At 10 fps a frame is three 30-fps frames long: the velocity noise (and the initial velocity
+    uncertainty) triple, position and measurement noise stay; 0 means 30 fps."""
+    heights = np.array([100.0, 250.0])
+    at30 = PoseTracker(frame_rate=30)
+    at10 = PoseTracker(frame_rate=10)
+    for t in (at30, at10, PoseTracker()):
+        t._mean = np.zeros((2, 4 + 2 * 17, 2))
+    pos30, vel30, meas30 = at30._noise(heights)
+    pos10, vel10, meas10 = at10._noise(heights)
+    assert np.allclose(vel10[:, 3], 3 * 0.00625 * heights) and np.allclose(vel30[:, 3], 0.00625 * heights)
+    assert np.allclose(pos10, pos30) and np.allclose(meas10, meas30)
+    assert np.allclose(pos30[:, 0], 0.05 * heights)
+    assert np.allclose(PoseTracker()._noise(heights)[1], vel30)
+    with pytest.raises(RMPEError):
+        PoseTracker(frame_rate=-1)
+
+
+def test_walkers_turning_at_10_fps_keep_their_ids_through_crossings():
+    """Two walkers going back and forth (15 px per frame, turning every 20 frames) cross each other
+    three times at 10 fps, on boxes alone: with the frame rate given, the velocity follows the turns
+    and nobody swaps; with 30-fps noise the velocity lags behind the turns and the ids swap."""
+    def walk(t, x0, period=40):
+        phase = (t % period) / period
+        tri = 4 * phase - 1 if phase < 0.5 else 3 - 4 * phase  # triangle wave in [-1, 1]
+        return x0 + 150 * tri
+
+    def run(rate):
+        tr = PoseTracker(frame_rate=rate, min_hits=1)
+        owners = []
+        for t in range(120):
+            xs = [walk(t, 320), walk(t + 20, 330)]
+            boxes = np.array([[x - 40, 100, x + 40, 300] for x in xs], float)
+            ids = tr.update(boxes, np.full(2, 0.9), np.zeros((2, 17, 2)), np.zeros((2, 17)))  # no pose help
+            owners.append(tuple(int(i) for i in ids))
+        return owners
+
+    owners = run(10)
+    assert set(owners) == {(1, 2)}
+    assert (2, 1) in set(run(30))
