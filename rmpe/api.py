@@ -187,7 +187,10 @@ class PoseEstimator:
         try:
             batches = (([f.image for f in frames], [ids(f) for f in frames], frames)
                        for frames in batched(reader, self.batch))
-            stream = self.pipeline.stream(batches)  # detection overlapped with poses (inference.pipelined)
+            if hasattr(self.pipeline, "stream"):  # top-down: detection overlapped with poses (inference.pipelined)
+                stream = self.pipeline.stream(batches)
+            else:  # bottom-up: no detector to overlap
+                stream = ((tag, self.pipeline(images, image_ids)) for images, image_ids, tag in batches)
             for frames, people in stream:
                 if tracker is not None:
                     for frame, found in zip(frames, people):
