@@ -15,7 +15,8 @@ Parts:
   onnxruntime fp32, OpenVINO fp32 and OpenVINO bf16 (random weights: speed only).
 * ``demo``: ``rmpe-demo`` (``python -m rmpe.cli.demo`` from this checkout) on
   ``vtest_pets2009_480x360.avi`` with a random yolov8n (:func:`rmpe.testing.random_yolo`, at most
-  5 people per frame) as .pt and as ultralytics' OpenVINO export, and a random FastPose-50;
+  5 people per frame) as .pt and as ultralytics' OpenVINO export (fixed 480x640, the letterbox
+  a .pt gets on this 4:3 video), and a random FastPose-50;
   every row is a separate process with ``--profile``; the old path (torch fp32, .pt detector,
   grid_sample crops, no pipelining) and the new ones in one run.
 * ``accuracy``: AP of the quickstart checkpoint on its regenerated validation set (rmpe-eval,
@@ -138,14 +139,15 @@ def demo_table(frames: int, work: str, threads: Sequence[int]) -> str:
     from rmpe.testing import random_yolo
 
     det_pt = Path(work) / "yolov8n_person.pt"
-    det_ov = Path(work) / "yolov8n_person_openvino_model"
+    # fixed 480x640 input: the letterbox ultralytics gives a .pt on this 4:3 video (rect inference)
+    det_ov = Path(work) / "yolov8n_person_480x640_openvino_model"
     if not det_pt.exists():
         cap = cv2.VideoCapture(str(VIDEO))
         ok, frame = cap.read()
         cap.release()
         random_yolo(det_pt, calibration=frame if ok else None)
     if not det_ov.exists():
-        export_detector(det_pt, "openvino", det_ov)
+        export_detector(det_pt, "openvino", det_ov, imgsz=(480, 640))
     model, cfg = build("fastpose_se50")
     ckpt = os.path.join(work, "fastpose_se50.pth")
     if not os.path.exists(ckpt):
@@ -176,6 +178,8 @@ def demo_table(frames: int, work: str, threads: Sequence[int]) -> str:
                     configs[-1][1] + ["--threads", "1", "--set", "detector.threads=1"], {}))
     for label, args, env in configs:
         args = args + det + (["--threads", t0] if "--threads" not in args else [])
+        if str(det_ov) in args:
+            args += ["--set", "detector.imgsz=[480,640]"]
         rows.append(_demo_row(label, args, env, frames, os.path.join(work, "demo.json")))
         print(rows[-1], flush=True)
     return "\n".join(rows)

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from .errors import DetectorError
 from .ultralytics_detector import (UltralyticsDetector, _first_line, _import_ultralytics, check_weights_pickle,
@@ -40,7 +40,7 @@ def export_detector(
     fmt: str = "openvino",
     out: Optional[Union[str, "os.PathLike[str]"]] = None,
     *,
-    imgsz: int = 640,
+    imgsz: Union[int, Sequence[int]] = 640,
     half: bool = False,
     trust_weights: bool = False,
     allow_download: bool = False,
@@ -53,8 +53,8 @@ def export_detector(
         fmt: ``openvino`` (a folder) or ``onnx`` (a file).
         out: where to write it (default :func:`default_export_path`); must not exist as a
             folder of another kind, and never names the input.
-        imgsz: the (square) input size the exported graph is fixed to; the detector's
-            ``detector.imgsz`` should match it.
+        imgsz: the input size the exported graph is fixed to, N (square) or (h, w); the
+            detector's ``detector.imgsz`` should match it.
         half: float16 weights (OpenVINO: ``half=True``; the CPU plugin then still computes in
             its own precision).
         trust_weights: skip the pickle check of a local ``.pt``.
@@ -101,7 +101,8 @@ def export_detector(
             kwargs = UltralyticsDetector._precision_kwargs(True) if half else {}
             if fmt == "onnx":
                 kwargs["simplify"] = False  # onnxslim is optional; ultralytics would try to install it
-            written = Path(model.export(format=fmt, imgsz=imgsz, verbose=False, **kwargs))
+            size = int(imgsz) if isinstance(imgsz, int) else [int(v) for v in imgsz]
+            written = Path(model.export(format=fmt, imgsz=size, verbose=False, **kwargs))
         except DetectorError:
             raise
         except Exception as exc:  # the exporter's own errors: one line

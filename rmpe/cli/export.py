@@ -45,6 +45,17 @@ def _size(text: str):
     return h, w
 
 
+def _imgsz(text: str):
+    """``N`` or ``HxW``, multiples of 32 -> int or (h, w)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected N or HxW such as 480x640, got '{text}'")
+    sizes = [int(v) for v in match.groups() if v is not None]
+    if any(v < 32 or v % 32 for v in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be positive multiples of 32 (YOLO's stride), got {text}")
+    return sizes[0] if len(sizes) == 1 else tuple(sizes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="rmpe-export", description="Export a pose model to ONNX (and a TensorRT engine).")
     p.add_argument("--checkpoint", default=None,
@@ -55,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "random weights) with ultralytics' exporter, for --detector in the other tools")
     p.add_argument("--format", dest="det_format", choices=("openvino", "onnx"), default="openvino",
                    help="with --detector: openvino (a <name>_openvino_model/ folder, default) or onnx")
-    p.add_argument("--imgsz", type=int, default=640, help="with --detector: the exported input size (default 640)")
+    p.add_argument("--imgsz", type=_imgsz, default=640, metavar="N|HxW",
+                   help="with --detector: the exported input size, square N or HxW such as 384x640 for a 16:9 "
+                        "or 480x640 for a 4:3 video (multiples of 32; default 640)")
     p.add_argument("--out", default=None, help="the ONNX file to write (.onnx); never one of the inputs "
                                                "(with --detector: the export's path, default beside the weights)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 16 or newer (GridSample); default 17")
@@ -154,14 +167,13 @@ def run_detector(args: argparse.Namespace) -> str:
                         ("--input-size", args.input_size), ("--batch", args.batch)):
         if given:
             raise RMPEError(f"{flag} applies to pose models, not to --detector")
-    if args.imgsz < 32 or args.imgsz % 32:
-        raise RMPEError(f"--imgsz must be a positive multiple of 32, got {args.imgsz}")
     try:
         path = export_detector(args.detector, args.det_format, args.out, imgsz=args.imgsz, half=args.half)
     except DetectorError as exc:
         raise RMPEError(str(exc)) from None
     if not args.quiet:
-        stderr_log("rmpe-export")(f"wrote {path} (use it as --detector {path}; set detector.imgsz: {args.imgsz})")
+        size = args.imgsz if isinstance(args.imgsz, int) else f"[{args.imgsz[0]}, {args.imgsz[1]}]"
+        stderr_log("rmpe-export")(f"wrote {path} (use it as --detector {path} with detector.imgsz={size})")
     return str(path)
 
 
