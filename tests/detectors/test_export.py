@@ -98,6 +98,8 @@ def test_export_bad_input(tmp_path, capsys):
     assert "detector weights not found" in capsys.readouterr().err
     assert main(["--detector", "yolov8n.yaml", "--engine", "x.plan"]) == 2
     assert "--engine applies to pose models" in capsys.readouterr().err
+    assert main(["--detector", "yolov8n.yaml", "--imgsz", "480x650"]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
     assert main([]) == 2
     assert "give --checkpoint FILE (a pose model) or --detector WEIGHTS" in capsys.readouterr().err
     with pytest.raises(DetectorError, match="unknown detector export format"):
