@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Literal, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class DetectorSettings:
     weights: str = "yolov8n.pt"  #: ultralytics model: .pt / .yaml / .onnx path or a name
     conf: float = 0.1  #: confidence threshold, in [0, 1]
     iou: float = 0.6  #: NMS IoU threshold, in [0, 1]
-    imgsz: int = 640  #: inference size in px, >= 32 (an [h, w] pair is accepted too)
+    imgsz: Union[int, List[int]] = 640  #: inference size in px, >= 32, or an [h, w] pair (an export's fixed size, e.g. [480, 640])
     max_det: int = 100  #: most boxes per image, >= 1
     device: Optional[str] = None  #: None: the pipeline's device
     half: bool = False  #: fp16 inference (CUDA); an OpenVINO export on the CPU: bf16 where the CPU has it (else f32)
