@@ -25,7 +25,7 @@ from pose_nms.parametric import MAX_SCORE_WEIGHT  # the one home of the pose-NMS
 from .crop import frames_to_tensor
 from .distributed import resolve_device
 from .errors import RMPEError
-from .precision import Precision, resolve_precision
+from .precision import Precision, pipelined_threads, resolve_precision
 from .sources import ThreadedReader
 from .structures import Person
 
@@ -458,6 +458,27 @@ def apply_threads(threads: int) -> int:
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(int(threads))
     return int(threads)
+
+
+def streaming_threads(config: "Config", device: torch.device) -> "Config":
+    """``config`` for a pipeline that will :meth:`PosePipeline.stream` (rmpe-demo applies it;
+    API users who stream may too): with ``inference.threads`` 0, pipelining on and a CPU device, the cores are
+    split between the pose network (``inference.threads``) and a YOLO detector without its own
+    ``detector.threads`` (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each). Two
+    stages that each spin every core ran at half the frame rate (BENCHMARKS.md, "CPU real
+    time"). Evaluation and training validation, which do not overlap the stages, keep every core.
+    Returns a copy when it changes anything."""
+    import copy
+
+    inf = config.inference
+    if inf.threads or not inf.pipelined or torch.device(device).type != "cpu":
+        return config
+    pose, det = pipelined_threads()
+    out = copy.deepcopy(config)
+    out.inference.threads = pose
+    if not out.detector.threads:
+        out.detector.threads = det
+    return out
 
 
 def build_person_detector(config: "Config", detector: Any, device: torch.device):

@@ -17,7 +17,8 @@ onnxruntime    the graph's own precision (export   fp32: its CPU provider has no
 Only the pose network runs reduced: the STN's localisation net, the crops, decoding and all
 geometry stay float32/float64 (:meth:`rmpe.model.RMPEModel.predict_crops`).
 
-Nothing here imports torch, so the numpy-only runtime path (:mod:`rmpe.export.lite`) can use it.
+Also the CPU thread defaults (:func:`pipelined_threads`). Nothing here imports torch, so the
+numpy-only runtime path (:mod:`rmpe.export.lite`) can use it.
 """
 from __future__ import annotations
 
@@ -106,8 +107,18 @@ def resolve_precision(half: bool, device: str = "cpu", backend: str = "torch",
 
 
 def default_threads() -> int:
-    """CPU threads for the networks when ``inference.threads`` is 0: the cores this process may use."""
+    """The cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def pipelined_threads(cores: Optional[int] = None) -> "tuple[int, int]":
+    """(pose threads, detector threads) when detection runs beside pose estimation on the CPU
+    and ``inference.threads`` is 0: the cores split between the two stages, the larger half to
+    the pose network (2 cores: one each). Two stages that both spin every core on a 2-core
+    machine ran at half the frame rate of one thread each (BENCHMARKS.md, "CPU real time")."""
+    cores = default_threads() if cores is None else max(1, int(cores))
+    detector = max(1, cores // 2)
+    return max(1, cores - detector), detector

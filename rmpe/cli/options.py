@@ -13,7 +13,7 @@ flag                               config key
 ``--batch N``                      ``inference.batch`` (frames per step)
 ``--sppe-batch N``                 ``inference.sppe_batch`` (crops per SPPE call)
 ``--half`` / ``--no-half``         ``inference.half`` (fp16 on CUDA, bf16 on CPUs with bf16)
-``--threads N``                    ``inference.threads`` (CPU threads; 0: every core)
+``--threads N``                    ``inference.threads`` (CPU threads; 0: automatic)
 ``--pipelined`` / ``--no-...``     ``inference.pipelined`` (detection on a second thread)
 ``--score MODE``                   ``inference.score``
 ``--device D``                     ``device``
@@ -128,7 +128,8 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
                    help="what runs the networks: torch (.pth checkpoint) or onnxruntime / openvino "
                         "(.onnx from rmpe-export) [inference.backend]")
     g.add_argument("--threads", type=int_at_least(0), default=None,
-                   help="CPU threads of the pose network; 0: every core [inference.threads]")
+                   help="CPU threads of the pose network; 0: automatic (rmpe-demo on a CPU: half the cores, the other "
+                        "half to the detector; elsewhere every core) [inference.threads]")
     g.add_argument("--pipelined", action=argparse.BooleanOptionalAction, default=None,
                    help="detect the next batch on a second thread while poses are estimated "
                         "[inference.pipelined]")

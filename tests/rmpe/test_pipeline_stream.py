@@ -132,3 +132,21 @@ def test_threads_flag_and_setting():
         assert apply_threads(0) == 0 and torch.get_num_threads() == 1  # 0 leaves the count alone
     finally:
         torch.set_num_threads(before)
+
+
+def test_streaming_threads_split_the_cores():
+    from rmpe.pipeline import streaming_threads
+    from rmpe.precision import pipelined_threads
+
+    assert [pipelined_threads(c) for c in (1, 2, 3, 4)] == [(1, 1), (1, 1), (2, 1), (2, 2)]
+    cfg = load_config(overrides=SMALL)
+    out = streaming_threads(cfg, torch.device("cpu"))
+    pose, det = pipelined_threads()
+    assert (out.inference.threads, out.detector.threads) == (pose, det)
+    assert (cfg.inference.threads, cfg.detector.threads) == (0, 0)  # the caller's config is not touched
+    for overrides in (["inference.threads=3"], ["inference.pipelined=false"]):
+        kept = load_config(overrides=SMALL + overrides)
+        assert streaming_threads(kept, torch.device("cpu")) is kept
+    own = streaming_threads(load_config(overrides=SMALL + ["detector.threads=2"]), torch.device("cpu"))
+    assert (own.inference.threads, own.detector.threads) == (pose, 2)
+    assert streaming_threads(cfg, torch.device("cuda")) is cfg
