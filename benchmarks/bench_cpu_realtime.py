@@ -158,26 +158,24 @@ def demo_table(frames: int, work: str, threads: Sequence[int]) -> str:
     old = {"RMPE_CROP": "grid_sample"}
     rows = ["| path | frames/s | people/frame | ms per frame by stage (--profile) | precision | wall s |",
             "|---|---|---|---|---|---|"]
-    t0 = str(threads[0])
-    configs = [
+    t = str(threads[0])
+    ov_new = ["--checkpoint", onnx_path, "--backend", "openvino", "--detector", str(det_ov), "--half", "--set",
+              "detector.half=true"]
+    configs = [  # no --threads: rmpe-demo's automatic choice (every core when sequential, split when pipelined)
         ("old: torch fp32, .pt detector, grid_sample crops, sequential", ["--checkpoint", ckpt, "--detector", str(det_pt),
                                                                            "--no-pipelined"], old),
         ("torch bf16, .pt detector, pipelined", ["--checkpoint", ckpt, "--detector", str(det_pt), "--half"], {}),
-        ("onnxruntime fp32, OpenVINO detector, pipelined", ["--checkpoint", onnx_path, "--backend", "onnxruntime",
-                                                            "--detector", str(det_ov)], {}),
+        ("onnxruntime fp32, OpenVINO detector fp32, pipelined", ["--checkpoint", onnx_path, "--backend", "onnxruntime",
+                                                                 "--detector", str(det_ov)], {}),
         ("OpenVINO fp32, OpenVINO detector fp32, pipelined", ["--checkpoint", onnx_path, "--backend", "openvino",
                                                               "--detector", str(det_ov)], {}),
-        ("new: OpenVINO bf16, OpenVINO detector bf16, sequential", ["--checkpoint", onnx_path, "--backend", "openvino",
-                                                                     "--detector", str(det_ov), "--half", "--set",
-                                                                     "detector.half=true", "--no-pipelined"], {}),
-        ("new: OpenVINO bf16, OpenVINO detector bf16, pipelined", ["--checkpoint", onnx_path, "--backend", "openvino",
-                                                                    "--detector", str(det_ov), "--half", "--set",
-                                                                    "detector.half=true"], {}),
+        ("new: OpenVINO bf16 both, sequential", ov_new + ["--no-pipelined"], {}),
+        (f"new: OpenVINO bf16 both, pipelined, both stages on {t} threads", ov_new + [
+            "--threads", t, "--set", f"detector.threads={t}"], {}),
+        ("new: OpenVINO bf16 both, pipelined, automatic threads (the recommended command)", ov_new, {}),
     ]
-    configs.append(("new, pipelined, one thread per stage (--threads 1, detector.threads 1)",
-                    configs[-1][1] + ["--threads", "1", "--set", "detector.threads=1"], {}))
     for label, args, env in configs:
-        args = args + det + (["--threads", t0] if "--threads" not in args else [])
+        args = args + det
         if str(det_ov) in args:
             args += ["--set", "detector.imgsz=[480,640]"]
         rows.append(_demo_row(label, args, env, frames, os.path.join(work, "demo.json")))
