@@ -140,6 +140,7 @@ def build(work: Path) -> List[Case]:
     for c in ann["categories"]:
         c["keypoints"] = c["keypoints"][:14]
     (work / "ann14.json").write_text(json.dumps(ann))
+    (work / "model.onnx").write_bytes(b"an onnx file by name")
     (work / "bad.yaml").write_text("model: [unclosed\n")
     (work / "old.yaml").write_text("eval:\n  flip: true\n")
     (work / "partial.json.partial.jsonl").write_text(
@@ -254,7 +255,34 @@ def build(work: Path) -> List[Case]:
                                                           "--out", str(work / "scored.json")], 2),
         Case("rmpe-train --workdir is a file", ["train", "--config", str(work / "small.yaml"),
                                                 "--workdir", str(work / "afile")], 2, [work / "afile"]),
+        Case("rmpe-export missing checkpoint", ["export", "--checkpoint", str(work / "nope.pth"),
+                                                "--out", str(work / "e.onnx")], 2, check=no_file(work / "e.onnx")),
+        Case("rmpe-export .onnx as --checkpoint", ["export", "--checkpoint", str(work / "model.onnx"),
+                                                   "--out", str(work / "e.onnx")], 2, [work / "model.onnx"],
+             check=no_file(work / "e.onnx")),
+        Case("rmpe-export --out names an input", ["export", "--checkpoint", str(work / "small.pth"),
+                                                  "--out", str(work / "small.pth")], 2, [work / "small.pth"]),
+        Case("rmpe-export --opset 15", ["export", "--checkpoint", str(work / "small.pth"), "--opset", "15",
+                                        "--out", str(work / "e.onnx")], 2, check=no_file(work / "e.onnx")),
+        Case("rmpe-export --fp16 without --engine", ["export", "--checkpoint", str(work / "small.pth"), "--fp16",
+                                                     "--out", str(work / "e.onnx")], 2, check=no_file(work / "e.onnx")),
+        *([] if _has_tensorrt() else [
+            Case("rmpe-export --engine without TensorRT", ["export", "--checkpoint", str(work / "small.pth"),
+                                                           "--engine", str(work / "e.plan")], 2,
+                 check=no_file(work / "e.plan"))]),
+        Case("rmpe-export --detector missing weights", ["export", "--detector", str(work / "nope.pt")], 2),
     ]
+
+
+def _has_tensorrt() -> bool:
+    """Whether TensorRT and a CUDA GPU are here (then the --engine case would build an engine)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

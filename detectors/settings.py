@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Literal, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -35,11 +35,12 @@ class DetectorSettings:
     weights: str = "yolov8n.pt"  #: ultralytics model: .pt / .yaml / .onnx path or a name
     conf: float = 0.1  #: confidence threshold, in [0, 1]
     iou: float = 0.6  #: NMS IoU threshold, in [0, 1]
-    imgsz: int = 640  #: inference size in px, >= 32 (an [h, w] pair is accepted too)
+    imgsz: Union[int, List[int]] = 640  #: inference size in px, >= 32, or an [h, w] pair (an export's fixed size, e.g. [480, 640])
     max_det: int = 100  #: most boxes per image, >= 1
     device: Optional[str] = None  #: None: the pipeline's device
-    half: bool = False  #: fp16 inference (CUDA)
+    half: bool = False  #: fp16 inference (CUDA); an OpenVINO export on the CPU: bf16 where the CPU has it (else f32)
     batch: int = 8  #: frames per ultralytics call, >= 1
+    threads: int = 0  #: CPU threads of an OpenVINO export (its INFERENCE_NUM_THREADS), >= 0; 0: OpenVINO's default (every core)
     allow_download: bool = False  #: let ultralytics fetch missing weights (needs network)
     trust_weights: bool = False  #: skip the check of a local .pt (ultralytics then runs any code it holds); trusted files only
     file: Optional[str] = None  #: detection results JSON for ``type: file``
@@ -129,6 +130,7 @@ _CHECKS: Dict[str, Callable[[str, Any], Any]] = {
     "device": _check_device,
     "half": _check_bool,
     "batch": lambda name, value: check_int(name, value, 1),
+    "threads": lambda name, value: check_int(name, value, 0),
     "allow_download": _check_bool,
     "trust_weights": _check_bool,
     "file": _check_optional_path,

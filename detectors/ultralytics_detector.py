@@ -365,9 +365,11 @@ class UltralyticsDetector(PersonDetector):
         imgsz: inference size (int, or ``(h, w)``), rounded up by ultralytics to its stride.
         max_det: most boxes kept per image.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"0"``...; ``None`` means ``"cpu"``.
-        half: FP16 inference (ultralytics applies it on CUDA only).
+        half: FP16 inference (ultralytics applies it on CUDA only); for an OpenVINO export on
+            the CPU: the plugin's default precision (bf16 on CPUs with bf16 instructions), else f32.
         batch: images per ``predict`` call.
         allow_download: let ultralytics fetch missing weights (needs network).
+        threads: CPU threads of an OpenVINO export (0: OpenVINO's default); other formats ignore it.
         trust_weights: hand a local ``.pt`` to ultralytics without :func:`check_weights_pickle`
             (ultralytics unpickles it in full, running any code in it): only for files from a
             source you trust.
@@ -397,6 +399,7 @@ class UltralyticsDetector(PersonDetector):
         batch: int = 8,
         allow_download: bool = False,
         trust_weights: bool = False,
+        threads: int = 0,
         min_box_size: float = 2.0,
         score_threshold: float = 0.0,
         person_class: Optional[int] = None,
@@ -413,6 +416,7 @@ class UltralyticsDetector(PersonDetector):
         self.allow_download = check_setting("allow_download", allow_download)
         self.trust_weights = check_setting("trust_weights", trust_weights)
         self.device = self._check_device(device)
+        self.threads = check_setting("threads", threads)
         _import_ultralytics(self.allow_download)
         if model is None:
             model = self._load(self.weights)
@@ -437,6 +441,41 @@ class UltralyticsDetector(PersonDetector):
             **self._precision_kwargs(self.half),
         )
         self._has_run = False
+        self._openvino_settings()
+
+    def _openvino_settings(self) -> None:
+        """Honour ``half`` and ``threads`` for an OpenVINO export (a ``*_openvino_model/`` folder) on the CPU.
+
+        ultralytics compiles OpenVINO models without a precision hint, so the CPU plugin runs
+        its default, which is bf16 on CPUs with bf16 instructions: ``half: false`` would not
+        give the .pt's fp32 boxes. Here the model is compiled once more after a warm-up call
+        (which builds ultralytics' predictor): with ``INFERENCE_PRECISION_HINT`` f32 for
+        ``half: false`` (with ``half: true`` the plugin's default stays: bf16 where supported)
+        and ``INFERENCE_NUM_THREADS`` for ``threads`` > 0.
+        """
+        folder = Path(os.fspath(self.weights))
+        if (self.half and not self.threads) or not folder.is_dir() or not list(folder.glob("*.xml")):
+            return
+        self._predict([np.zeros((32, 32, 3), np.uint8)])  # builds the predictor and its backend
+        backend = getattr(getattr(getattr(self.model, "predictor", None), "model", None), "backend", None)
+        compile_model = getattr(backend, "compile_model", None)
+        if backend is None or not hasattr(backend, "ov_compiled_model") or compile_model is None:
+            return  # another ultralytics layout: its default precision stays
+        import functools
+
+        import openvino as ov
+
+        core = ov.Core()
+        config = dict(getattr(compile_model, "keywords", {}).get("config", {}) or {})
+        if not self.half:
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        device_name = getattr(compile_model, "keywords", {}).get("device_name", "CPU")
+        if str(device_name).upper() not in ("CPU", "AUTO"):
+            return
+        backend.compile_model = functools.partial(core.compile_model, device_name=device_name, config=config)
+        backend.ov_compiled_model = backend.compile_model(core.read_model(str(sorted(folder.glob("*.xml"))[0])))
 
     @classmethod
     def from_config(cls, settings: DetectorSettings) -> "UltralyticsDetector":
@@ -452,6 +491,7 @@ class UltralyticsDetector(PersonDetector):
             batch=settings.batch,
             allow_download=settings.allow_download,
             trust_weights=settings.trust_weights,
+            threads=settings.threads,
             min_box_size=settings.min_box_size,
             score_threshold=settings.score_threshold,
         )

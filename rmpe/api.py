@@ -183,13 +183,21 @@ class PoseEstimator:
         features = self.pipeline.features
         self.pipeline.features = bool(track and settings.appearance)
         reader = ThreadedReader(source, queue_size or self.config.demo.queue_size)
+        stream = None
         try:
-            for frames in batched(reader, self.batch):
-                people = self.pipeline([f.image for f in frames], [ids(f) for f in frames])
+            batches = (([f.image for f in frames], [ids(f) for f in frames], frames)
+                       for frames in batched(reader, self.batch))
+            if hasattr(self.pipeline, "stream"):  # top-down: detection overlapped with poses (inference.pipelined)
+                stream = self.pipeline.stream(batches)
+            else:  # bottom-up: no detector to overlap
+                stream = ((tag, self.pipeline(images, image_ids)) for images, image_ids, tag in batches)
+            for frames, people in stream:
                 if tracker is not None:
                     for frame, found in zip(frames, people):
                         assign_track_ids(tracker, found, smoother, frame.index)
                 yield from zip(frames, people)
         finally:
+            if stream is not None:
+                stream.close()  # stops the detection thread before the reader it pulls from
             reader.close()
             self.pipeline.features = features

@@ -199,7 +199,9 @@ class InferenceConfig:
     decoder: Literal["argmax", "dark"] = "argmax"  #: heatmap decoder
     batch: int = setting(8, **AT_LEAST_ONE)  #: frames (images) per pipeline step and detector call
     sppe_batch: int = setting(64, **AT_LEAST_ONE)  #: crops per SPPE call
-    half: bool = False  #: fp16 autocast for the pose network on CUDA (ignored on the CPU)
+    #: reduced precision for the pose network: fp16 on CUDA, bf16 on CPUs with bf16 instructions
+    #: (torch autocast + channels_last, OpenVINO's precision hint); fp32 with one line elsewhere
+    half: bool = False
     #: person score written to results: ``pose_nms`` (mean + box score + 1.25 x max keypoint
     #: score), ``box``, or ``box_x_keypoints`` (box score x mean keypoint score above
     #: ``keypoint_threshold``)
@@ -208,6 +210,11 @@ class InferenceConfig:
     #: what runs the networks: ``torch`` (a .pth checkpoint), ``onnxruntime`` or ``openvino``
     #: (an .onnx file from rmpe-export; docs/export.md)
     backend: Literal["torch", "onnxruntime", "openvino"] = "torch"
+    #: CPU threads of the pose network (torch, onnxruntime, OpenVINO); 0: automatic (rmpe-demo pipelined on the
+    #: CPU: half the cores, the other half to a YOLO detector without detector.threads; elsewhere every core)
+    threads: int = setting(0, low=0, high=1024)
+    #: video and image streams: detect batch t+1 on a second thread while batch t's poses are estimated
+    pipelined: bool = True
 
 
 @dataclass

@@ -423,7 +423,7 @@ class RMPEModel(nn.Module):
         boxes,
         flip: bool = False,
         decoder: Optional[str] = None,
-        amp: bool = False,
+        amp: Union[bool, torch.dtype] = False,
         batch: Optional[int] = None,
         features: bool = False,
     ) -> Tuple[torch.Tensor, ...]:
@@ -442,8 +442,8 @@ class RMPEModel(nn.Module):
             boxes: (N,4) xyxy person boxes in image pixels.
             flip: flip test (average with the mirrored crop's heatmaps).
             decoder: ``"argmax"`` / ``"dark"``; default the codec's.
-            amp: fp16 autocast for the SPPE on CUDA (ignored on the CPU); sampling and
-                geometry stay float32/float64.
+            amp: SPPE autocast, as in :meth:`predict_crops` (True: fp16 on CUDA; or a dtype,
+                ``torch.bfloat16`` also on the CPU); sampling and geometry stay float32/float64.
             batch: crops per SPPE call (default ``self.batch``).
             features: also return the (N,C) appearance features (see :meth:`predict_crops`).
 
@@ -490,7 +490,7 @@ class RMPEModel(nn.Module):
         *,
         flip: bool = False,
         decoder: Optional[str] = None,
-        amp: bool = False,
+        amp: Union[bool, torch.dtype] = False,
         images: Optional[torch.Tensor] = None,
         image_index: Optional[torch.Tensor] = None,
         features: bool = False,
@@ -510,8 +510,9 @@ class RMPEModel(nn.Module):
             matrices: (N,3,3) image px -> crop px of each crop.
             flip: flip test (average with the mirrored crop's heatmaps).
             decoder: ``"argmax"`` / ``"dark"``; default the codec's.
-            amp: fp16 autocast for the SPPE on CUDA (ignored elsewhere); the STN and the
-                geometry stay float32/float64.
+            amp: autocast for the SPPE: True (fp16, on CUDA only; ignored elsewhere) or a
+                dtype (``torch.bfloat16`` also on the CPU; :mod:`rmpe.precision` chooses); the
+                STN and the geometry stay float32/float64.
             images: optional (B,3,H_img,W_img) RGB images (float in [0, 1] or uint8) the
                 crops were cut from, on the crops' device. With the STN, crop' is then
                 sampled from them (one interpolation instead of two, and image content
@@ -548,8 +549,10 @@ class RMPEModel(nn.Module):
                 crops = sample_affine(crops, theta)
             else:
                 crops = crop_images(images, image_index, compose_crop_matrices(matrices, theta), self.input_size)
-        use_amp = bool(amp) and device.type == "cuda"
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+        amp_dtype = amp if isinstance(amp, torch.dtype) else (torch.float16 if amp else None)
+        # fp16 autocast on CUDA only; bf16 autocast also on the CPU (rmpe.precision decides when)
+        use_amp = amp_dtype is not None and (device.type == "cuda" or amp_dtype == torch.bfloat16)
+        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=use_amp):
             heatmaps, feats = self._sppe_heatmaps(crops, flip, features)
         coords, scores = self.codec.decode(heatmaps, decoder)
         back = heatmap_to_image_matrices(matrices, theta, self.input_size, tuple(heatmaps.shape[-2:]))

@@ -10,11 +10,12 @@ batch in one device call, the SPPE in batches, decoding and SDTN on the device (
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from pose_nms.parametric import MAX_SCORE_WEIGHT  # the one home of the pose-NMS
 from .crop import frames_to_tensor
 from .distributed import resolve_device
 from .errors import RMPEError
+from .precision import Precision, pipelined_threads, resolve_precision
+from .sources import ThreadedReader
 from .structures import Person
 
 if TYPE_CHECKING:
@@ -102,12 +105,16 @@ class PosePipeline:
         sppe_batch: crops per SPPE forward.
         score: person ranking score mode (see :func:`person_scores`).
         keypoint_threshold: keypoint score threshold of the ``box_x_keypoints`` score.
-        half: fp16 autocast for the SPPE on CUDA.
+        half: reduced precision for the SPPE (:mod:`rmpe.precision`): fp16 autocast on CUDA,
+            bf16 autocast with channels_last on CPUs with bf16 instructions (torch models; a
+            runtime backend gets its precision when it is loaded, :func:`load_model`).
         timer: optional :class:`StageTimer`.
         min_box_size: a box whose width or height is below this (px) after clipping to the
             image is dropped (None: the detector's ``min_box_size``, else 2).
         features: give every :class:`Person` its SPPE appearance feature (``Person.feature``,
             for the pose tracker); set by :class:`rmpe.api.PoseEstimator` while it tracks.
+        pipelined: in :meth:`stream`, detect the next batch on a second thread while this
+            batch's poses are estimated.
 
     Boxes are clipped to the image before cropping (as AlphaPose does): a box reaching past
     the frame would otherwise give a crop, and keypoints, far outside it. Boxes that clipping
@@ -133,6 +140,7 @@ class PosePipeline:
         timer: Optional[StageTimer] = None,
         min_box_size: Optional[float] = None,
         features: bool = False,
+        pipelined: bool = True,
     ) -> None:
         if nms not in NMS_TYPES:
             raise RMPEError(f"unknown NMS '{nms}' (use {', '.join(NMS_TYPES)})")
@@ -147,7 +155,19 @@ class PosePipeline:
         self.sppe_batch = sppe_batch
         self.score = score
         self.keypoint_threshold = keypoint_threshold
-        self.half = half and self.device.type == "cuda"
+        backend = getattr(model, "backend", "torch")
+        #: the precision the SPPE runs in (:class:`rmpe.precision.Precision`)
+        self.precision: Precision = resolve_precision(bool(half), str(self.device), backend)
+        self.half = self.precision.reduced
+        self.amp: Any = False  # what RMPEModel.predict's ``amp`` gets
+        if backend == "torch" and self.precision.name == "fp16":
+            self.amp = torch.float16
+        elif backend == "torch" and self.precision.name == "bf16":
+            self.amp = torch.bfloat16
+            sppe = getattr(model, "sppe", None)
+            if isinstance(sppe, torch.nn.Module):  # bf16 convolutions run fastest on NHWC
+                sppe.to(memory_format=torch.channels_last)
+        self.pipelined = bool(pipelined)
         self.timer = timer or StageTimer(self.device, enabled=False)
         if min_box_size is None:
             min_box_size = getattr(detector, "min_box_size", 2.0)
@@ -174,7 +194,8 @@ class PosePipeline:
     ) -> "PosePipeline":
         """The pipeline a config describes.
 
-        Reads ``inference:`` (flip, decoder, sppe_batch, half, score, keypoint_threshold),
+        Reads ``inference:`` (flip, decoder, sppe_batch, half, score, keypoint_threshold,
+        threads, pipelined),
         ``pose_nms:``, ``detector:``, ``data:`` (the keypoint set's OKS sigmas) and ``device``.
 
         Args:
@@ -188,10 +209,11 @@ class PosePipeline:
             device: overrides ``config.device``.
         """
         dev = resolve_device(device or config.device)
+        inf = config.inference
+        apply_threads(inf.threads)
         if model is None:
             model = load_model(config, checkpoint, dev)
-        inf = config.inference
-        return cls(
+        pipeline = cls(
             model,
             build_person_detector(config, detector, dev),
             device=dev,
@@ -207,15 +229,49 @@ class PosePipeline:
             half=inf.half,
             timer=timer,
             min_box_size=config.detector.min_box_size,
+            pipelined=inf.pipelined,
         )
+        if inf.half:  # the user asked for reduced precision: say which ran (or why not)
+            print(f"rmpe: {pipeline.precision.note}", file=sys.stderr)
+        return pipeline
 
     # ------------------------------------------------------------------ stages
 
     def __call__(self, images: Sequence[np.ndarray], image_ids: Optional[Sequence[Any]] = None) -> List[List[Person]]:
         """Detect and estimate poses in a batch of BGR uint8 frames -> per image its people."""
-        with self.timer("detect"):
-            detections = self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+        detections = self.detect(images, image_ids)
         return self.estimate(images, [d.boxes for d in detections], [d.scores for d in detections])
+
+    def detect(self, images: Sequence[np.ndarray], image_ids: Optional[Sequence[Any]] = None) -> List[Any]:
+        """The detector on a batch of BGR uint8 frames -> per image ``detectors.Detections``."""
+        with self.timer("detect"):
+            return self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+
+    def stream(self, batches: Iterable[Tuple[Sequence[np.ndarray], Optional[Sequence[Any]], Any]]
+               ) -> Iterator[Tuple[Any, List[List[Person]]]]:
+        """Poses for a stream of batches, in order: ``(images, image_ids, tag)`` -> ``(tag, people)``.
+
+        With :attr:`pipelined`, a worker thread pulls the next batch from ``batches`` and runs
+        the detector on it while this thread estimates the current batch's poses: on a CPU the
+        two stages then share the cores instead of taking turns. At most one detected batch
+        waits (bounded memory); results come out in input order; an exception raised while
+        reading or detecting is re-raised here; closing the iterator (or an exception here)
+        stops the worker. Without :attr:`pipelined` it is ``self(images, image_ids)`` per batch.
+
+        Args:
+            batches: iterable of (B frames (H, W, 3) uint8 BGR, B image ids or None, any tag).
+        """
+        if not self.pipelined:
+            for images, image_ids, tag in batches:
+                yield tag, self(images, image_ids)
+            return
+        detected = ((images, tag, self.detect(images, image_ids)) for images, image_ids, tag in batches)
+        ahead = ThreadedReader(detected, queue_size=1)
+        try:
+            for images, tag, detections in ahead:
+                yield tag, self.estimate(images, [d.boxes for d in detections], [d.scores for d in detections])
+        finally:
+            ahead.close()
 
     def estimate(
         self,
@@ -299,7 +355,7 @@ class PosePipeline:
                 all_boxes.to(self.device),
                 flip=self.flip,
                 decoder=self.decoder,
-                amp=self.half,
+                amp=self.amp,
                 batch=self.sppe_batch,
                 **extra,
             )
@@ -384,7 +440,9 @@ def load_model(config: "Config", checkpoint: Optional[str], device: torch.device
         from .export.runtime import check_backend
 
         check_backend(backend, checkpoint)
-        return load_runtime_model(checkpoint, backend, config, str(device))
+        precision = resolve_precision(config.inference.half, str(device), backend)
+        return load_runtime_model(checkpoint, backend, config, str(device), threads=config.inference.threads,
+                                  precision=precision.name if precision.name == "bf16" else "fp32")
 
     model = RMPEModel.from_config(config, load_init=False)
     if checkpoint is not None:
@@ -392,6 +450,35 @@ def load_model(config: "Config", checkpoint: Optional[str], device: torch.device
     else:
         warnings.warn("no checkpoint given: the pose model has random weights", stacklevel=2)
     return model.to(device).eval()
+
+
+def apply_threads(threads: int) -> int:
+    """Set torch's CPU threads to ``threads`` (``inference.threads``; 0 leaves torch's default,
+    every core) and return the count the runtimes get (0: their default, every core)."""
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(int(threads))
+    return int(threads)
+
+
+def streaming_threads(config: "Config", device: torch.device) -> "Config":
+    """``config`` for a pipeline that will :meth:`PosePipeline.stream` (rmpe-demo applies it;
+    API users who stream may too): with ``inference.threads`` 0, pipelining on and a CPU device, the cores are
+    split between the pose network (``inference.threads``) and a YOLO detector without its own
+    ``detector.threads`` (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each). Two
+    stages that each spin every core ran at half the frame rate (BENCHMARKS.md, "CPU real
+    time"). Evaluation and training validation, which do not overlap the stages, keep every core.
+    Returns a copy when it changes anything."""
+    import copy
+
+    inf = config.inference
+    if inf.threads or not inf.pipelined or torch.device(device).type != "cpu":
+        return config
+    pose, det = pipelined_threads()
+    out = copy.deepcopy(config)
+    out.inference.threads = pose
+    if not out.detector.threads:
+        out.detector.threads = det
+    return out
 
 
 def build_person_detector(config: "Config", detector: Any, device: torch.device):

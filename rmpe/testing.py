@@ -438,3 +438,51 @@ def bilinear_at(img: np.ndarray, x: float, y: float) -> np.ndarray:
             if 0 <= y0 + dy < h and 0 <= x0 + dx < w:
                 acc += wy * wx * img[:, y0 + dy, x0 + dx]
     return acc
+
+
+def random_yolo(path, seed: int = 0, person_bias: float = -2.0, calibration: Optional[np.ndarray] = None,
+                definition: str = "yolov8n.yaml"):
+    """Save a randomly initialised ultralytics detector (no download) that still finds "people".
+
+    A freshly built YOLO's activations shrink towards zero through its depth (its batch norms
+    hold the identity statistics), so every box and score would be the same constant for any
+    image. Here each batch norm takes its statistics from one forward pass on ``calibration``
+    (an (H, W, 3) uint8 BGR image; default random noise), so the outputs depend on the image,
+    and the person class's output bias is set to ``person_bias`` (-2: some tens of boxes above
+    conf 0.3 with varied scores, on a street photo). For export tests and speed measurements.
+
+    Args:
+        path: the ``.pt`` file to write.
+
+    Returns:
+        the ``ultralytics.YOLO`` model (also saved at ``path``).
+    """
+    import os
+
+    import torch
+    from torch import nn
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    torch.manual_seed(seed)
+    model = YOLO(definition)
+    net = model.model
+    if calibration is None:
+        x = torch.rand(1, 3, 640, 640)
+    else:
+        import cv2
+
+        rgb = cv2.resize(calibration, (640, 640))[:, :, ::-1].copy()
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 1.0  # the next training-mode pass sets the running statistics
+    net.train()
+    with torch.no_grad():
+        net(x)
+        for branch in net.model[-1].cv3:
+            branch[-1].bias[0] = person_bias
+    net.eval()
+    model.save(str(path))
+    return model

@@ -222,6 +222,11 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
     if cfg.tracking.smooth and not track:
         print("rmpe-demo: note: keypoint smoothing (tracking.smooth) works on tracked people; it is off "
               "without --track", file=sys.stderr)
+    if not is_bottomup(cfg.model.name):  # wt-cpu: on the CPU the cores are split between detection and poses
+        from ..distributed import resolve_device
+        from ..pipeline import streaming_threads
+
+        cfg = streaming_threads(cfg, resolve_device(cfg.device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         est = PoseEstimator(cfg, checkpoint=args.checkpoint, detector=args.detector, profile=args.profile)

@@ -3,6 +3,8 @@
     rmpe-export --config configs/coco/fastpose_se50_256x192.yaml --checkpoint fast_res50_256x192.pth --out fastpose.onnx
     rmpe-export --checkpoint work_dirs/quickstart/best.pth --out model.onnx --batch 8 --flip
     rmpe-export --checkpoint best.pth --out model.onnx --engine model.plan --fp16   # TensorRT, GPU only
+    rmpe-export --detector yolov8n.pt                      # -> yolov8n_openvino_model/ (ultralytics' exporter)
+    rmpe-export --detector yolov8n.pt --format onnx --out det.onnx
 
 The graph takes (N,3,H,W) RGB crops (float32 in [0, 1], or uint8 with ``--input-dtype uint8``)
 and outputs heatmaps and, for a model with the STN, theta; everything needed to use it is in
@@ -43,12 +45,32 @@ def _size(text: str):
     return h, w
 
 
+def _imgsz(text: str):
+    """``N`` or ``HxW``, multiples of 32 -> int or (h, w)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected N or HxW such as 480x640, got '{text}'")
+    sizes = [int(v) for v in match.groups() if v is not None]
+    if any(v < 32 or v % 32 for v in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be positive multiples of 32 (YOLO's stride), got {text}")
+    return sizes[0] if len(sizes) == 1 else tuple(sizes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="rmpe-export", description="Export a pose model to ONNX (and a TensorRT engine).")
-    p.add_argument("--checkpoint", required=True,
+    p.add_argument("--checkpoint", default=None,
                    help="pose model weights (AlphaPose FastPose .pth or rmpe-train checkpoint; without --config, "
                         "an rmpe-train checkpoint's own config is used)")
-    p.add_argument("--out", default=None, help="the ONNX file to write (.onnx); never one of the inputs")
+    p.add_argument("--detector", default=None, metavar="WEIGHTS",
+                   help="instead of a pose model: export YOLO weights (.pt, or a .yaml such as yolov8n.yaml for "
+                        "random weights) with ultralytics' exporter, for --detector in the other tools")
+    p.add_argument("--format", dest="det_format", choices=("openvino", "onnx"), default="openvino",
+                   help="with --detector: openvino (a <name>_openvino_model/ folder, default) or onnx")
+    p.add_argument("--imgsz", type=_imgsz, default=640, metavar="N|HxW",
+                   help="with --detector: the exported input size, square N or HxW such as 384x640 for a 16:9 "
+                        "or 480x640 for a 4:3 video (multiples of 32; default 640)")
+    p.add_argument("--out", default=None, help="the ONNX file to write (.onnx); never one of the inputs "
+                                               "(with --detector: the export's path, default beside the weights)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 16 or newer (GridSample); default 17")
     p.add_argument("--batch", type=_batch, default=None, metavar="dynamic|N",
                    help="batch dimension of the graph: dynamic (default) or a fixed N")
@@ -72,6 +94,8 @@ def _check(args) -> None:
     from ..export.onnx import MIN_OPSET, check_onnx_output_path
     from ..io import check_output_path
 
+    if args.checkpoint is None:
+        raise RMPEError("give --checkpoint FILE (a pose model) or --detector WEIGHTS (a YOLO detector)")
     if args.out is None and args.engine is None:
         raise RMPEError("give --out FILE.onnx (and/or --engine FILE.plan)")
     if args.opset < MIN_OPSET:
@@ -131,10 +155,35 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
+def run_detector(args: argparse.Namespace) -> str:
+    """``--detector``: ultralytics' exporter (:func:`detectors.export.export_detector`); returns the path."""
+    from detectors.errors import DetectorError
+    from detectors.export import export_detector
+
+    if args.checkpoint is not None:
+        raise RMPEError("--detector exports a YOLO detector: leave out --checkpoint (export the pose model in "
+                        "another call)")
+    for flag, given in (("--engine", args.engine), ("--fp16", args.fp16), ("--flip", args.flip),
+                        ("--input-size", args.input_size), ("--batch", args.batch)):
+        if given:
+            raise RMPEError(f"{flag} applies to pose models, not to --detector")
+    try:
+        path = export_detector(args.detector, args.det_format, args.out, imgsz=args.imgsz, half=args.half)
+    except DetectorError as exc:
+        raise RMPEError(str(exc)) from None
+    if not args.quiet:
+        size = args.imgsz if isinstance(args.imgsz, int) else f"[{args.imgsz[0]}, {args.imgsz[1]}]"
+        stderr_log("rmpe-export")(f"wrote {path} (use it as --detector {path} with detector.imgsz={size})")
+    return str(path)
+
+
 @cli_main
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    run(args)
+    if args.detector is not None:
+        run_detector(args)
+    else:
+        run(args)
     return 0
 
 

@@ -12,7 +12,9 @@ flag                               config key
 ``--nms {parametric,oks,none}``    ``pose_nms.type``
 ``--batch N``                      ``inference.batch`` (frames per step)
 ``--sppe-batch N``                 ``inference.sppe_batch`` (crops per SPPE call)
-``--half`` / ``--no-half``         ``inference.half``
+``--half`` / ``--no-half``         ``inference.half`` (fp16 on CUDA, bf16 on CPUs with bf16)
+``--threads N``                    ``inference.threads`` (CPU threads; 0: automatic)
+``--pipelined`` / ``--no-...``     ``inference.pipelined`` (detection on a second thread)
 ``--score MODE``                   ``inference.score``
 ``--device D``                     ``device``
 ``--backend B``                    ``inference.backend`` (torch, onnxruntime, openvino)
@@ -92,6 +94,8 @@ FLAG_KEYS = (
     ("score", "inference.score"),
     ("device", "device"),
     ("backend", "inference.backend"),
+    ("threads", "inference.threads"),
+    ("pipelined", "inference.pipelined"),
 )
 
 
@@ -114,13 +118,21 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch", type=int_at_least(1), default=None, help="frames (images) per pipeline step [inference.batch]")
     g.add_argument("--sppe-batch", type=int_at_least(1), default=None, help="crops per SPPE call [inference.sppe_batch]")
     g.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
-                   help="fp16 autocast for the pose network on CUDA [inference.half]")
+                   help="reduced precision for the pose network: fp16 on CUDA, bf16 on CPUs with bf16 "
+                        "instructions (torch, openvino; onnxruntime stays fp32); one line says which ran "
+                        "[inference.half]")
     g.add_argument("--score", choices=("pose_nms", "box", "box_x_keypoints"), default=None,
                    help="person score written to the results [inference.score]")
     g.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N [device]")
     g.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None,
                    help="what runs the networks: torch (.pth checkpoint) or onnxruntime / openvino "
                         "(.onnx from rmpe-export) [inference.backend]")
+    g.add_argument("--threads", type=int_at_least(0), default=None,
+                   help="CPU threads of the pose network; 0: automatic (rmpe-demo on a CPU: half the cores, the other "
+                        "half to the detector; elsewhere every core) [inference.threads]")
+    g.add_argument("--pipelined", action=argparse.BooleanOptionalAction, default=None,
+                   help="detect the next batch on a second thread while poses are estimated "
+                        "[inference.pipelined]")
 
 
 def flag_overrides(args: argparse.Namespace) -> List[str]:

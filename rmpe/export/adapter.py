@@ -72,7 +72,8 @@ class RuntimeSTN(nn.Module):
         raise RMPEError("an exported STN gives theta in pixels only (predict_pixel_theta); it cannot be trained")
 
 
-def load_runtime_model(checkpoint: str, backend: str, config=None, device: str = "cpu", threads: int = 0):
+def load_runtime_model(checkpoint: str, backend: str, config=None, device: str = "cpu", threads: int = 0,
+                       precision: str = "fp32"):
     """An :class:`rmpe.model.RMPEModel` (eval mode) whose networks run on ``backend``.
 
     The crop sizes, keypoint count, flip pairs, crop-box rules and codec sigma come from the
@@ -86,13 +87,14 @@ def load_runtime_model(checkpoint: str, backend: str, config=None, device: str =
         config: the run's :class:`rmpe.config.Config`, or None.
         device: where crops and decoding run (and onnxruntime's CUDA providers with ``cuda``).
         threads: runtime threads (0: the runtime's default).
+        precision: ``fp32`` or ``bf16`` (OpenVINO's inference precision hint; :mod:`rmpe.precision`).
 
     Raises:
         RMPEError: a bad file or a missing package.
     """
     from ..model import RMPEModel
 
-    runtime = build_runtime(backend, checkpoint, str(device), threads)
+    runtime = build_runtime(backend, checkpoint, str(device), threads, precision)
     meta = runtime.meta
     decoder = meta.codec.get("decoder", "argmax")
     batch = 64

@@ -237,11 +237,19 @@ class OnnxRuntimeBackend(PoseRuntime):
 
 class OpenVINOBackend(PoseRuntime):
     """OpenVINO through its ONNX reader, always on its CPU plugin whatever ``device`` the
-    pipeline's crops and decoding use (``threads``: inference threads, 0: its default)."""
+    pipeline's crops and decoding use (``threads``: inference threads, 0: its default).
+
+    ``precision`` is the plugin's ``INFERENCE_PRECISION_HINT``: ``fp32`` (default) or ``bf16``
+    (CPUs with bf16 instructions; :func:`rmpe.precision.resolve_precision` decides). The STN's
+    theta part is always compiled fp32: theta is geometry.
+    """
 
     name = "openvino"
 
-    def __init__(self, path: str, device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, path: str, device: str = "cpu", threads: int = 0, precision: str = "fp32") -> None:
+        if precision not in ("fp32", "bf16"):
+            raise RMPEError(f"OpenVINO precision must be fp32 or bf16, got {precision}")
+        self.precision = precision
         try:
             import openvino as ov
         except ImportError:
@@ -261,7 +269,8 @@ class OpenVINOBackend(PoseRuntime):
                 with open(path, "wb") as fh:
                     fh.write(proto.SerializeToString())
             model = self._core.read_model(path)
-            config = {"INFERENCE_PRECISION_HINT": "f32"}
+            hint = "bf16" if self.precision == "bf16" and part == "heatmaps" else "f32"
+            config = {"INFERENCE_PRECISION_HINT": hint}
             if self.threads:
                 config["INFERENCE_NUM_THREADS"] = self.threads
             compiled = self._core.compile_model(model, "CPU", config)
@@ -272,11 +281,16 @@ class OpenVINOBackend(PoseRuntime):
         return [result[out] for out in compiled.outputs]
 
 
-def build_runtime(backend: str, path: str, device: str = "cpu", threads: int = 0) -> PoseRuntime:
-    """The runtime of ``backend`` (``onnxruntime`` / ``openvino``) for the ``.onnx`` file ``path``."""
+def build_runtime(backend: str, path: str, device: str = "cpu", threads: int = 0,
+                  precision: str = "fp32") -> PoseRuntime:
+    """The runtime of ``backend`` (``onnxruntime`` / ``openvino``) for the ``.onnx`` file ``path``.
+
+    ``precision``: ``fp32`` or ``bf16`` (OpenVINO only; onnxruntime runs the graph's own
+    precision, see :mod:`rmpe.precision`).
+    """
     check_backend(backend, path)
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, device, threads)
     if backend == "openvino":
-        return OpenVINOBackend(path, device, threads)
+        return OpenVINOBackend(path, device, threads, precision)
     raise RMPEError(f"backend '{backend}' is not a runtime backend (use onnxruntime or openvino)")

@@ -57,8 +57,19 @@ def test_conversions():
 
 def test_every_field_has_a_doc_comment_and_a_simple_type():
     source = inspect.getsource(DetectorSettings)
-    simple = {"str", "int", "float", "bool", "Optional[str]"}
+    simple = {"str", "int", "float", "bool", "Optional[str]", "Union[int, List[int]]"}  # the last: imgsz N or [h, w]
     for field in dataclasses.fields(DetectorSettings):
         line = next(ln for ln in source.splitlines() if ln.strip().startswith(f"{field.name}:"))
         assert "#: " in line, field.name
         assert field.type in simple or str(field.type).startswith("Literal["), (field.name, field.type)
+
+
+def test_imgsz_pair_through_the_config():
+    """An export's fixed [h, w] (rmpe-export --detector --imgsz 480x640) set from a config override."""
+    from rmpe.config import load_config
+    from rmpe.errors import RMPEError
+
+    assert load_config(overrides=["detector.imgsz=[480, 640]"]).detector.imgsz == (480, 640)
+    assert load_config(overrides=["detector.imgsz=512"]).detector.imgsz == 512
+    with pytest.raises((RMPEError, DetectorError)):
+        load_config(overrides=["detector.imgsz=[480, 20]"])

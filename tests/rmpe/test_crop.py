@@ -148,11 +148,15 @@ def test_uniform_batch_path_equals_reference():
 
 
 def test_uint8_images_equal_float_images():
+    """grid_sample's uint8 handling (on the CPU crop_images takes uint8 through OpenCV:
+    tests/rmpe/test_crop_opencv.py)."""
+    from rmpe.crop import crop_images_grid_sample
+
     rng = np.random.default_rng(4)
     u8 = torch.from_numpy(rng.integers(0, 256, (2, 3, 40, 50), dtype=np.uint8))
     idx = torch.tensor([0, 1, 1])
     m = random_matrices(rng, 3, (40, 50), (16, 12))
-    a = crop_images(u8, idx, m, (16, 12))
+    a = crop_images_grid_sample(u8, idx, m, (16, 12))
     b = crop_images(u8.float() / 255.0, idx, m, (16, 12))
     assert a.dtype == torch.float32
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)

@@ -61,7 +61,7 @@ def test_decode_and_flip_twins_equal_torch():
 
 @needs(COCO / "test_coco.json")
 @pytest.mark.parametrize("stn", [False, True])
-def test_torch_free_path_equals_torch(exported, stn):
+def test_torch_free_path_equals_torch(exported, stn, monkeypatch):
     model, _, _, path = exported[stn]
     ann = json.loads((COCO / "test_coco.json").read_text())
     image_id = 785 if not stn else 197388
@@ -76,6 +76,9 @@ def test_torch_free_path_equals_torch(exported, stn):
     assert result["loaded"] == ([] if not stn else [m for m in result["loaded"] if m.startswith("onnx")])
     image = cv2.imread(str(image_path))
     for flip in (False, True):
+        # the lite path's crops are the numpy twin of grid_sample's (exact bilinear on floats); the torch
+        # path on the CPU would otherwise take OpenCV's uint8 crops (rmpe.crop.crop_method)
+        monkeypatch.setenv("RMPE_CROP", "grid_sample")
         kt, st = model.predict([image], np.zeros(len(boxes)), np.array(boxes, np.float32), flip=flip)
         kp, sc = (np.array(v) for v in result["out"][str(flip)])
         assert kp.shape == (len(boxes), 17, 2)
