@@ -68,6 +68,13 @@ class PoseTracker:
         min_hits: consecutive matched frames before a new track is confirmed and gets an id.
         max_lost: frames a confirmed track survives unmatched before it is deleted.
         appearance_momentum: a track's feature is ``m * old + (1 - m) * new`` after each match.
+        reid_max_distance: stage 3 (re-identification) pairs a lost track and an unmatched detection
+            only when the cosine distance of their features, both centred by the video's running mean
+            feature, is at most this (0..2).
+        reid_max_lost: a lost track that has a feature stays in the tracker this many frames (if more
+            than ``max_lost``); after ``max_lost`` only stage 3 can match it.
+        reid_mean_window: the running mean feature averages all high-score detections' (unit)
+            features, the latest ones with weight ``1 / min(count, reid_mean_window)``.
         position_noise: Kalman position noise (process and measurement), as a fraction of the person's
             height per frame.
         velocity_noise: Kalman velocity noise, as a fraction of the person's height per frame at 30 fps.
@@ -83,13 +90,15 @@ class PoseTracker:
                  iou_weight: float = 0.5, appearance_weight: float = 1.0, min_overlap: float = 0.05,
                  max_appearance_distance: float = 0.5, keypoint_threshold: float = 0.2, min_keypoints: int = 3,
                  duplicate_similarity: float = 0.8, min_hits: int = 2, max_lost: int = 30,
-                 appearance_momentum: float = 0.9, position_noise: float = 0.05,
+                 appearance_momentum: float = 0.9, reid_max_distance: float = 0.5, reid_max_lost: int = 300,
+                 reid_mean_window: int = 1000, position_noise: float = 0.05,
                  velocity_noise: float = 0.00625, frame_rate: float = 0.0,
                  sigmas: Optional[Sequence[float]] = None) -> None:
         if not 0 <= low_score <= high_score <= 1:
             raise RMPEError(f"tracking: need 0 <= low_score ({low_score}) <= high_score ({high_score}) <= 1")
-        if min_hits < 1 or max_lost < 0 or min_keypoints < 1:
-            raise RMPEError("tracking: min_hits and min_keypoints must be >= 1, max_lost >= 0")
+        if min_hits < 1 or max_lost < 0 or min_keypoints < 1 or reid_max_lost < 0 or reid_mean_window < 1:
+            raise RMPEError("tracking: min_hits, min_keypoints and reid_mean_window must be >= 1, "
+                            "max_lost and reid_max_lost >= 0")
         if min(oks_weight, iou_weight, appearance_weight) < 0 or oks_weight + iou_weight <= 0:
             raise RMPEError("tracking: the cost weights must be >= 0 and oks_weight + iou_weight > 0")
         if position_noise <= 0 or velocity_noise <= 0:
@@ -104,6 +113,8 @@ class PoseTracker:
         self.duplicate_similarity = duplicate_similarity
         self.min_hits, self.max_lost = int(min_hits), int(max_lost)
         self.appearance_momentum = appearance_momentum
+        self.reid_max_distance, self.reid_max_lost = float(reid_max_distance), int(reid_max_lost)
+        self.reid_mean_window = int(reid_mean_window)
         self.position_noise, self.velocity_noise = position_noise, velocity_noise
         self.frame_rate = float(frame_rate)
         self._dt = 30.0 / self.frame_rate if self.frame_rate > 0 else 1.0  # frame length in 30-fps frames
@@ -147,6 +158,8 @@ class PoseTracker:
         self._cov = np.zeros((0, d, 2, 2))
         self._seen = np.zeros((0, k), bool)  # keypoints measured at the last match
         self._features: Optional[np.ndarray] = None  # (T, F), NaN rows for tracks without one
+        self._feature_mean: Optional[np.ndarray] = None  # (F,) running mean of the detections' unit features
+        self._feature_count = 0
 
     @property
     def num_tracks(self) -> int:
@@ -217,6 +230,7 @@ class PoseTracker:
             self._mean[:, 3, 0] = np.maximum(self._mean[:, 3, 0], 1.0)
         visible = keypoint_scores >= self.keypoint_threshold
         cost = self._cost(boxes, keypoints, visible, features)
+        cost[self._missed >= self.max_lost + 1] = np.inf  # dormant: beyond max_lost, stage 3 only
 
         # 2. stage 1: high-score detections against every track
         high = np.flatnonzero(scores >= self.high_score)
@@ -230,6 +244,9 @@ class PoseTracker:
         matches2, _, _ = association.assign(cost[np.ix_(rows, low)], self.low_match_cost)
         track_of[low[matches2[:, 1]]] = rows[matches2[:, 0]]
 
+        # 3b. stage 3: re-identification of lost tracks by appearance alone
+        reid_dets, reid_rows = self._reidentify(high, track_of, features)
+
         # 4. correct matched tracks; age, lose and delete the others
         dets = np.flatnonzero(track_of >= 0)
         rows = track_of[dets]
@@ -237,6 +254,8 @@ class PoseTracker:
         matched[rows] = True
         if len(rows):
             self._correct(rows, dets, boxes, keypoints, visible, features)
+        if len(reid_rows):  # far from where the track was lost: restart its motion at the detection
+            self._restart(reid_rows, reid_dets, boxes, keypoints, visible)
         self._missed[~matched] += 1
         self._hits[~matched] = 0
         confirm = matched & (self._state == TENTATIVE) & (self._hits >= self.min_hits)
@@ -244,7 +263,10 @@ class PoseTracker:
         self._state[matched & (self._state != TENTATIVE)] = TRACKED
         self._state[~matched & (self._state == TRACKED)] = LOST
         ids[dets] = self._ids[rows]
-        dead = (~matched & (self._state == TENTATIVE)) | (self._missed > self.max_lost)
+        keep_lost = self.max_lost
+        if self.reid_max_lost > self.max_lost and self._features is not None:
+            keep_lost = np.where(np.isnan(self._features[:, 0]), self.max_lost, self.reid_max_lost)
+        dead = (~matched & (self._state == TENTATIVE)) | (self._missed > keep_lost)
         self._keep(~dead)
 
         # 5. births from unmatched high-score detections that are not duplicates
@@ -267,6 +289,59 @@ class PoseTracker:
         return ids
 
     # ------------------------------------------------------------------ pieces
+
+    def _reidentify(self, high, track_of, features):
+        """Stage 3: the high-score detections that stages 1-2 left unmatched, or matched to a tentative
+        track, against the lost confirmed tracks that have a feature, on the centred cosine distance alone
+        (no geometric gate: a person may come back anywhere), gated by ``reid_max_distance``, Hungarian.
+        Updates ``track_of`` in place (a re-identified detection leaves its tentative track, which then
+        dies unmatched); also folds this frame's high-score features into the running mean first.
+
+        Returns:
+            the re-identified detections ``(M,)`` and their tracks' rows ``(M,)``.
+        """
+        none = np.zeros(0, np.int64)
+        if features is None or len(high) == 0:
+            return none, none
+        unit = features[high] / np.maximum(np.linalg.norm(features[high], axis=1, keepdims=True), 1e-12)
+        if self._feature_mean is None or self._feature_mean.shape[0] != unit.shape[1]:
+            self._feature_mean, self._feature_count = np.zeros(unit.shape[1]), 0
+        # running mean: the exact mean of all features so far, then (past the window) each new one weighs 1 / window
+        self._feature_count += len(unit)
+        self._feature_mean += (unit.sum(axis=0) - len(unit) * self._feature_mean) / min(
+            self._feature_count, max(self.reid_mean_window, len(unit)))
+        if self._features is None or self._features.shape[1] != unit.shape[1] or not self.num_tracks:
+            return none, none
+        taken = np.zeros(self.num_tracks, bool)
+        taken[track_of[track_of >= 0]] = True
+        rows = np.flatnonzero((self._state == LOST) & ~taken & ~np.isnan(self._features[:, 0]))
+        free = track_of[high] < 0
+        free |= ~free & (self._state[np.maximum(track_of[high], 0)] == TENTATIVE)
+        cols = high[free]
+        if len(rows) == 0 or len(cols) == 0:
+            return none, none
+        mean = self._feature_mean
+        dist = association.appearance_distance(self._features[rows] - mean, unit[free] - mean)
+        # appearance_distance clips at 1, so gates of 1 or more admit every pair (no pair beyond 1 is ranked)
+        matches, _, _ = association.assign(dist, self.reid_max_distance)
+        dets, track_rows = cols[matches[:, 1]], rows[matches[:, 0]]
+        track_of[dets] = track_rows
+        return dets, track_rows
+
+    def _restart(self, rows, dets, boxes, keypoints, visible) -> None:
+        """Re-initialise the motion state of re-identified tracks at their detections (as at birth)."""
+        mean, cov = self._initial_state(boxes[dets], keypoints[dets])
+        self._mean[rows], self._cov[rows] = mean, cov
+        self._seen[rows] = visible[dets]
+
+    def _initial_state(self, boxes, keypoints):
+        """Kalman mean and covariance of new tracks at these detections (velocity 0, wide uncertainty)."""
+        z = self._measurement(boxes, keypoints)
+        h = np.maximum(z[:, 3], 1.0)[:, None]
+        pos_std = np.repeat(2 * self.position_noise * h, z.shape[1], axis=1)
+        vel_std = np.repeat(10 * self.velocity_noise * self._dt * h, z.shape[1], axis=1)
+        pos_std[:, 2], vel_std[:, 2] = _ASPECT_POSITION_STD, _ASPECT_VELOCITY_STD
+        return kalman.initiate(z, pos_std, vel_std)
 
     def _cost(self, boxes, keypoints, visible, features) -> np.ndarray:
         """``(T, N)`` pair costs (``inf`` = impossible) between the predicted tracks and the detections."""
@@ -337,12 +412,7 @@ class PoseTracker:
         m = len(born)
         if m == 0:
             return
-        z = self._measurement(boxes[born], keypoints[born])
-        h = np.maximum(z[:, 3], 1.0)[:, None]
-        pos_std = np.repeat(2 * self.position_noise * h, z.shape[1], axis=1)
-        vel_std = np.repeat(10 * self.velocity_noise * self._dt * h, z.shape[1], axis=1)
-        pos_std[:, 2], vel_std[:, 2] = _ASPECT_POSITION_STD, _ASPECT_VELOCITY_STD
-        mean, cov = kalman.initiate(z, pos_std, vel_std)
+        mean, cov = self._initial_state(boxes[born], keypoints[born])
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._ids = np.concatenate([self._ids, np.full(m, -1, np.int64)])
