@@ -266,6 +266,8 @@ class TrackingConfig:
     reid_max_lost: int = setting(300, **NON_NEGATIVE)
     #: detections averaged into the video's mean feature that centres the re-identification distances (a running mean over the last ~this many)
     reid_mean_window: int = setting(1000, **AT_LEAST_ONE)
+    #: a track born fewer frames ago than this can still hand its detection to a lost track in stage 3 (it is deleted, its id retired)
+    reid_young_frames: int = setting(15, **NON_NEGATIVE)
     position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame (process and measurement), as a fraction of the person's height
     #: Kalman velocity noise per frame at 30 fps, as a fraction of the person's height (x 30 / frame_rate at other rates)
     velocity_noise: float = setting(0.00625, **POSITIVE)

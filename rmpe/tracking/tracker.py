@@ -75,6 +75,9 @@ class PoseTracker:
             than ``max_lost``); after ``max_lost`` only stage 3 can match it.
         reid_mean_window: the running mean feature averages all high-score detections' (unit)
             features, the latest ones with weight ``1 / min(count, reid_mean_window)``.
+        reid_young_frames: a track born fewer frames ago than this can still hand its detection to a
+            lost track in stage 3 (and is deleted): a person walking back in is seen whole only a few
+            frames after its first, partial, detection at the frame's edge.
         position_noise: Kalman position noise (process and measurement), as a fraction of the person's
             height per frame.
         velocity_noise: Kalman velocity noise, as a fraction of the person's height per frame at 30 fps.
@@ -91,7 +94,7 @@ class PoseTracker:
                  max_appearance_distance: float = 0.5, keypoint_threshold: float = 0.2, min_keypoints: int = 3,
                  duplicate_similarity: float = 0.8, min_hits: int = 2, max_lost: int = 30,
                  appearance_momentum: float = 0.9, reid_max_distance: float = 0.5, reid_max_lost: int = 300,
-                 reid_mean_window: int = 1000, position_noise: float = 0.05,
+                 reid_mean_window: int = 1000, reid_young_frames: int = 15, position_noise: float = 0.05,
                  velocity_noise: float = 0.00625, frame_rate: float = 0.0,
                  sigmas: Optional[Sequence[float]] = None) -> None:
         if not 0 <= low_score <= high_score <= 1:
@@ -114,7 +117,7 @@ class PoseTracker:
         self.min_hits, self.max_lost = int(min_hits), int(max_lost)
         self.appearance_momentum = appearance_momentum
         self.reid_max_distance, self.reid_max_lost = float(reid_max_distance), int(reid_max_lost)
-        self.reid_mean_window = int(reid_mean_window)
+        self.reid_mean_window, self.reid_young_frames = int(reid_mean_window), int(reid_young_frames)
         self.position_noise, self.velocity_noise = position_noise, velocity_noise
         self.frame_rate = float(frame_rate)
         self._dt = 30.0 / self.frame_rate if self.frame_rate > 0 else 1.0  # frame length in 30-fps frames
@@ -153,11 +156,14 @@ class PoseTracker:
         self._ids = np.zeros(0, np.int64)  # public id, -1 while tentative
         self._state = np.zeros(0, np.int8)
         self._hits = np.zeros(0, np.int64)  # consecutive matched frames
+        self._born = np.zeros(0, np.int64)  # frame of birth (for stage 3's young tracks)
         self._missed = np.zeros(0, np.int64)  # frames since the last match
         self._mean = np.zeros((0, d, 2))
         self._cov = np.zeros((0, d, 2, 2))
         self._seen = np.zeros((0, k), bool)  # keypoints measured at the last match
         self._features: Optional[np.ndarray] = None  # (T, F), NaN rows for tracks without one
+        self._gallery: Optional[np.ndarray] = None  # (T, F) mean of all a track's unit features (stage 3)
+        self._gallery_n = np.zeros(0, np.int64)  # (T,) features averaged into the gallery
         self._feature_mean: Optional[np.ndarray] = None  # (F,) running mean of the detections' unit features
         self._feature_count = 0
 
@@ -245,7 +251,10 @@ class PoseTracker:
         track_of[low[matches2[:, 1]]] = rows[matches2[:, 0]]
 
         # 3b. stage 3: re-identification of lost tracks by appearance alone
+        young_rows = track_of.copy()
         reid_dets, reid_rows = self._reidentify(high, track_of, features)
+        merged = np.zeros(self.num_tracks, bool)  # young tracks whose person stage 3 gave back to a lost track
+        merged[young_rows[reid_dets][young_rows[reid_dets] >= 0]] = True
 
         # 4. correct matched tracks; age, lose and delete the others
         dets = np.flatnonzero(track_of >= 0)
@@ -266,7 +275,7 @@ class PoseTracker:
         keep_lost = self.max_lost
         if self.reid_max_lost > self.max_lost and self._features is not None:
             keep_lost = np.where(np.isnan(self._features[:, 0]), self.max_lost, self.reid_max_lost)
-        dead = (~matched & (self._state == TENTATIVE)) | (self._missed > keep_lost)
+        dead = (~matched & (self._state == TENTATIVE)) | (self._missed > keep_lost) | merged
         self._keep(~dead)
 
         # 5. births from unmatched high-score detections that are not duplicates
@@ -291,11 +300,11 @@ class PoseTracker:
     # ------------------------------------------------------------------ pieces
 
     def _reidentify(self, high, track_of, features):
-        """Stage 3: the high-score detections that stages 1-2 left unmatched, or matched to a tentative
-        track, against the lost confirmed tracks that have a feature, on the centred cosine distance alone
+        """Stage 3: the high-score detections that stages 1-2 left unmatched, or matched to a track born
+        less than ``reid_young_frames`` frames ago, against the lost confirmed tracks that have a feature, on the centred cosine distance alone
         (no geometric gate: a person may come back anywhere), gated by ``reid_max_distance``, Hungarian.
-        Updates ``track_of`` in place (a re-identified detection leaves its tentative track, which then
-        dies unmatched); also folds this frame's high-score features into the running mean first.
+        Updates ``track_of`` in place (a re-identified detection leaves its young track, which the caller
+        deletes: its id, if it had one, is retired); also folds this frame's high-score features into the running mean first.
 
         Returns:
             the re-identified detections ``(M,)`` and their tracks' rows ``(M,)``.
@@ -316,12 +325,13 @@ class PoseTracker:
         taken[track_of[track_of >= 0]] = True
         rows = np.flatnonzero((self._state == LOST) & ~taken & ~np.isnan(self._features[:, 0]))
         free = track_of[high] < 0
-        free |= ~free & (self._state[np.maximum(track_of[high], 0)] == TENTATIVE)
+        young = self._frame - self._born < self.reid_young_frames  # tentative, or confirmed a moment ago
+        free |= ~free & young[np.maximum(track_of[high], 0)] & (self._state[np.maximum(track_of[high], 0)] != LOST)
         cols = high[free]
         if len(rows) == 0 or len(cols) == 0:
             return none, none
         mean = self._feature_mean
-        dist = association.appearance_distance(self._features[rows] - mean, unit[free] - mean)
+        dist = association.appearance_distance(self._gallery[rows] - mean, unit[free] - mean)
         # appearance_distance clips at 1, so gates of 1 or more admit every pair (no pair beyond 1 is ranked)
         matches, _, _ = association.assign(dist, self.reid_max_distance)
         dets, track_rows = cols[matches[:, 1]], rows[matches[:, 0]]
@@ -390,10 +400,15 @@ class PoseTracker:
             m = self.appearance_momentum
             blended = np.where(np.isnan(old), new, m * np.nan_to_num(old) + (1 - m) * new)
             self._features[rows] = blended
+            count = self._gallery_n[rows] + 1
+            self._gallery[rows] = np.nan_to_num(self._gallery[rows]) + (new - np.nan_to_num(self._gallery[rows])) / count[:, None]
+            self._gallery_n[rows] = count
 
     def _ensure_features(self, size: int) -> None:
         if self._features is None or self._features.shape[1] != size:
             self._features = np.full((self.num_tracks, size), np.nan)
+            self._gallery = np.full((self.num_tracks, size), np.nan)
+            self._gallery_n = np.zeros(self.num_tracks, np.int64)
 
     def _give_ids(self, rows_mask: np.ndarray) -> None:
         rows = np.flatnonzero(rows_mask)
@@ -403,10 +418,12 @@ class PoseTracker:
 
     def _keep(self, keep: np.ndarray) -> None:
         self._ids, self._state, self._hits = self._ids[keep], self._state[keep], self._hits[keep]
+        self._born = self._born[keep]
         self._missed, self._mean, self._cov = self._missed[keep], self._mean[keep], self._cov[keep]
         self._seen = self._seen[keep]
         if self._features is not None:
-            self._features = self._features[keep]
+            self._features, self._gallery = self._features[keep], self._gallery[keep]
+        self._gallery_n = self._gallery_n[keep]
 
     def _birth(self, born, boxes, keypoints, visible, features, confirmed: bool) -> None:
         m = len(born)
@@ -418,6 +435,7 @@ class PoseTracker:
         self._ids = np.concatenate([self._ids, np.full(m, -1, np.int64)])
         self._state = np.concatenate([self._state, np.full(m, TENTATIVE, np.int8)])
         self._hits = np.concatenate([self._hits, np.ones(m, np.int64)])
+        self._born = np.concatenate([self._born, np.full(m, self._frame, np.int64)])
         self._missed = np.concatenate([self._missed, np.zeros(m, np.int64)])
         self._seen = np.concatenate([self._seen, visible[born]])
         if self._features is not None or features is not None:
@@ -427,5 +445,7 @@ class PoseTracker:
                 f = features[born]
                 new = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
             self._features = np.concatenate([old, new])
+            self._gallery = np.concatenate([self._gallery if self._gallery is not None else old, new])
+        self._gallery_n = np.concatenate([self._gallery_n, np.full(m, int(features is not None), np.int64)])
         if confirmed:
             self._give_ids(np.arange(self.num_tracks) >= self.num_tracks - m)
