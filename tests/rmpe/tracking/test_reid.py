@@ -16,11 +16,12 @@ def look(name, rng):
     return LOOKS[name] + np.abs(rng.normal(0, 0.05, 8))
 
 
-def leave_and_return(tracker, comer="A", features=True, away=50, seed=0):
+def leave_and_return(tracker, comer="A", features=True, away=50, seed=0, partial=0):
     """A walks right from x = 100 and leaves after frame 19 (no detection); B and C stand still in the
     frame all along. After ``away`` frames ``comer`` (A again, or the stranger D) walks in at
     x = 1100, far from where A left. Returns A's id before leaving, the comer's ids, and B's and C's
-    ids per frame."""
+    ids per frame. With ``partial`` the comer's first frames carry the stranger D's feature (as a person
+    half inside the frame's edge looks like nobody in particular)."""
     rng = np.random.default_rng(seed)
     a_id, comer_ids, others = None, [], []
     for f in range(20 + away + 20):
@@ -32,7 +33,8 @@ def leave_and_return(tracker, comer="A", features=True, away=50, seed=0):
         elif f >= 20 + away:
             people.insert(0, person(1100 - 6 * (f - 20 - away), 40, 80, 200))
             names.insert(0, comer)
-        feats = np.array([look(n, rng) for n in names]) if features else None
+        shown = ["D" if (n == comer and 20 + away <= f < 20 + away + partial) else n for n in names]
+        feats = np.array([look(n, rng) for n in shown]) if features else None
         ids = tracker.update(*frame(people), features=feats)
         others.append(ids[-2:])
         if f == 19:
@@ -47,6 +49,20 @@ def test_person_back_far_away_after_50_frames_gets_its_id_back():
     a_id, back, others = leave_and_return(tracker)
     assert a_id > 0 and (back == a_id).all(), back
     assert (others == others[0]).all() and a_id not in others[0]
+
+
+@pytest.mark.parametrize("young, expect_back", [(15, True), (3, False)])
+def test_young_track_hands_its_person_back(young, expect_back):
+    # A's first 5 frames back look like nobody known: a new track is born and confirmed (-1, new id x 4);
+    # when A looks like A again, that young track gives A back its old id and dies, its id retired
+    tracker = PoseTracker(reid_young_frames=young)
+    a_id, back, others = leave_and_return(tracker, partial=5)
+    assert back[0] == -1 and (back[1:5] > a_id).all() and (back[1:5] == back[1]).all(), back
+    if expect_back:
+        assert (back[5:] == a_id).all(), back
+        assert back[1] not in tracker.tracks()["ids"]  # the young track is gone for good
+    else:  # the new track is older than reid_young_frames by then: it keeps its own id
+        assert (back[5:] == back[1]).all(), back
 
 
 def test_stranger_entering_gets_a_new_id():
