@@ -17,6 +17,12 @@ ultralytics' default), with a pose per detection from a stand-in for a real SPPE
 
 The trackers:
 
+* ``rmpe_app``: ``rmpe`` given appearance features from a real model, as the pipeline gives them:
+  the SPPE of ``--checkpoint`` (default ``work_dirs/quickstart/best.pth`` when present; its
+  ``config.yaml`` beside it) runs on every detection's crop of the video's frames, read back from
+  the mp4, and ``FastPose.forward_features`` gives each detection its feature (the row is left out
+  without a checkpoint); with ``--model-poses`` every tracker also gets that model's poses instead
+  of the stand-in's (the report says which);
 * ``rmpe``: ``rmpe.tracking.PoseTracker`` with the ``tracking:`` defaults and ``frame_rate`` set to
   the video's (as ``rmpe-eval --track`` does), on boxes, scores and poses;
 * ``rmpe_30fps``: the same without the frame rate (``frame_rate: 0``, the 30-fps noise that
@@ -38,11 +44,13 @@ TrackEval; IDF1, MOTA, ID switches), so only the ids differ between rows; the po
 stand-in poses (keypoint-level, ``rmpe.tracking.metrics.evaluate_poses``).
 
 Cost: ``update`` per frame on one core (``--threads 1``), on a stream of N people (5, 20, 50)
-walking across a 1920x1080 frame, with 10 % duplicates and the stand-in poses.
+walking across a 1920x1080 frame, with 10 % duplicates and the stand-in poses; ``rmpe_app`` also
+gets a 192-long non-negative feature per person (a fixed random one plus noise each frame).
 
     python benchmarks/bench_tracking.py                         # 3 scenarios x 5 seeds x 30 s, all trackers
     python benchmarks/bench_tracking.py --quick                 # 3 seeds x 10 s, cost at 5 and 20 people
     python benchmarks/bench_tracking.py --write BENCHMARKS.md   # replace its "## Tracking" section
+    python benchmarks/bench_tracking.py --checkpoint FILE.pth   # rmpe_app with that SPPE's features ('none': no rmpe_app)
 
 Needs ultralytics and ``lap`` (for its trackers), trackeval and motmetrics (``pip install lap``, ``.[track]``).
 """
