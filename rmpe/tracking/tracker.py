@@ -365,8 +365,9 @@ class PoseTracker:
                                                self.sigmas, self.min_keypoints)
         appearance = None
         if features is not None and self._features is not None and self._features.shape[1] == features.shape[1]:
-            appearance = association.appearance_distance(np.nan_to_num(self._features), features)
-            appearance[np.isnan(self._features[:, 0])] = np.nan
+            missing = np.isnan(self._features[:, 0])
+            appearance = association.appearance_distance(np.where(missing[:, None], 0.0, self._features), features)
+            appearance[missing] = np.nan
         return association.combined_cost(
             iou, oks, comparable, oks_weight=self.oks_weight, iou_weight=self.iou_weight, appearance=appearance,
             appearance_weight=self.appearance_weight, min_overlap=self.min_overlap,
@@ -398,11 +399,11 @@ class PoseTracker:
             old = self._features[rows]
             new = features[dets] / np.maximum(np.linalg.norm(features[dets], axis=1, keepdims=True), 1e-12)
             m = self.appearance_momentum
-            blended = np.where(np.isnan(old), new, m * np.nan_to_num(old) + (1 - m) * new)
-            self._features[rows] = blended
-            count = self._gallery_n[rows] + 1
-            self._gallery[rows] = np.nan_to_num(self._gallery[rows]) + (new - np.nan_to_num(self._gallery[rows])) / count[:, None]
-            self._gallery_n[rows] = count
+            self._features[rows] = np.where(np.isnan(old[:, :1]), new, m * old + (1 - m) * new)  # NaN rows: first
+            count = self._gallery_n[rows]
+            gallery = np.where(count[:, None] > 0, self._gallery[rows], 0.0)  # the mean of all its features
+            self._gallery[rows] = gallery + (new - gallery) / (count + 1)[:, None]
+            self._gallery_n[rows] = count + 1
 
     def _ensure_features(self, size: int) -> None:
         if self._features is None or self._features.shape[1] != size:
