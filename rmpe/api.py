@@ -18,7 +18,8 @@ from .config import Config, as_config
 from .data.annotations import read_image as read_image_file
 from .errors import RMPEError
 from .distributed import resolve_device
-from .pipeline import PosePipeline, StageTimer
+from .bottomup.pipeline import build_pipeline
+from .pipeline import StageTimer
 from .sources import Frame, ThreadedReader, VideoSource, batched
 from .structures import Person
 from .tracking import PoseTracker
@@ -110,8 +111,8 @@ class PoseEstimator:
         cfg = self.config
         self.device = resolve_device(cfg.device)
         self.timer = StageTimer(self.device, enabled=profile)
-        self.pipeline = PosePipeline.from_config(cfg, checkpoint=checkpoint, detector=detector,
-                                                 device=str(self.device), timer=self.timer)
+        self.pipeline = build_pipeline(cfg, checkpoint=checkpoint, detector=detector,  # bottom-up or top-down
+                                       device=str(self.device), timer=self.timer)
         self.model = self.pipeline.model
         self.detector = self.pipeline.detector
         self.batch = cfg.inference.batch

@@ -19,7 +19,13 @@ def save_model_checkpoint(path, model, /, **extra: Any):
     """Write ``model`` (an :class:`rmpe.model.RMPEModel`, possibly DDP-wrapped) atomically."""
     from sppe import save_checkpoint
 
+    from .bottomup.network import BottomUpNet
+
     target = unwrap(model)
+    if isinstance(target, BottomUpNet):  # bottom-up (rmpe.bottomup): a whole-image network, its own format
+        from .bottomup.checkpoint import save_bottomup_checkpoint
+
+        return save_bottomup_checkpoint(path, target, **extra)
     if getattr(target, "stn", None) is not None:
         extra["stn"] = {k: v.detach().cpu() for k, v in target.stn.state_dict().items()}
     return save_checkpoint(path, target.sppe, **extra)
@@ -35,7 +41,13 @@ def load_model_checkpoint(model, path, map_location: Any = "cpu") -> Dict[str, A
     """
     from sppe import load_checkpoint
 
+    from .bottomup.network import BottomUpNet
+
     target = unwrap(model)
+    if isinstance(target, BottomUpNet):  # bottom-up (rmpe.bottomup)
+        from .bottomup.checkpoint import load_bottomup_checkpoint
+
+        return load_bottomup_checkpoint(target, path, map_location=map_location)
     extra = load_checkpoint(target.sppe, path, map_location=map_location)
     check_sppe_sizes(target.sppe, target.codec, f"checkpoint {path}")
     stn_state = extra.pop("stn", None)

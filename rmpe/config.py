@@ -282,6 +282,25 @@ class TrackingConfig:
 
 
 @dataclass
+class BottomUpConfig:
+    """The bottom-up (OpenPose-style) model's targets and association (docs/bottom-up.md).
+
+    Used when ``model.name`` is a bottom-up network (``openpose_lite``, ``openpose_res18``,
+    ``openpose_res50``); lengths are in map pixels (the network's output, input / 4).
+    """
+
+    sigma: float = setting(1.5, **POSITIVE)  #: confidence-map Gaussian width: exp(-d^2 / sigma^2), map px
+    limb_width: float = setting(1.0, **POSITIVE)  #: half-width sigma_l of a limb's affinity field, map px
+    peak_threshold: float = setting(0.1, **PROBABILITY)  #: joint candidates are confidence-map peaks above this
+    samples: int = setting(10, low=2)  #: points of the affinity line integral between two candidates
+    sample_threshold: float = setting(0.05, low=-1, high=1)  #: a sample agrees when field . limb direction exceeds this
+    min_agree: float = setting(0.8, **PROBABILITY)  #: fraction of samples that must agree for a connection
+    max_length: Optional[float] = setting(None, **POSITIVE)  #: length prior, map px (None: half the map height)
+    min_parts: int = setting(3, **AT_LEAST_ONE)  #: people with fewer joints are dropped
+    min_score: float = setting(0.0, **PROBABILITY)  #: people whose score (mean keypoint score over K) is lower are dropped
+
+
+@dataclass
 class Config:
     """A whole experiment."""
 
@@ -296,6 +315,7 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  #: rmpe-synth's generated world
+    bottomup: BottomUpConfig = field(default_factory=BottomUpConfig)  #: bottom-up model targets and association
     device: str = "auto"  #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
 
     def to_dict(self) -> Dict[str, Any]:

@@ -355,8 +355,9 @@ def prepare(
     ``eval.boxes``; ``nms`` overrides ``pose_nms.type``. With ``video`` (a video file whose
     frames the annotations describe, tracking evaluation) no image folder is needed.
     """
+    from .bottomup.network import is_bottomup
+    from .bottomup.pipeline import build_pipeline, load_pose_model  # bottom-up or top-down, by model.name
     from .distributed import resolve_device
-    from .pipeline import PosePipeline, load_model
 
     ann = ann or config.data.val_ann
     images = None if video else images or config.data.val_images
@@ -387,11 +388,14 @@ def prepare(
             raise RMPEError(f"checkpoint not found: {checkpoint}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = load_model(config, checkpoint, dev)
+            model = load_pose_model(config, checkpoint, dev)
     if nms is not None:
         config = _with_nms(config, nms)
-    detector = file_detector if boxes not in ("gt", "detector") else box_source(config, boxes, ann, dev)
-    pipeline = PosePipeline.from_config(config, model=model, detector=detector, device=str(dev))
+    if is_bottomup(config.model.name):  # bottom-up: whole images, no boxes
+        detector = None
+    else:
+        detector = file_detector if boxes not in ("gt", "detector") else box_source(config, boxes, ann, dev)
+    pipeline = build_pipeline(config, model=model, detector=detector, device=str(dev))
     ids = dataset.ids[:max_images] if max_images else list(dataset.ids)
     return EvalSetup(dataset, ids, pipeline, config.data.keypoint_set().sigmas or None, notes)
 

@@ -186,6 +186,28 @@ def evaluate(
         RMPEError: missing/invalid annotation or results file, annotations without keypoints,
             malformed results, results on images not in ``ann``, wrong number of sigmas.
     """
+    ev = matched_cocoeval(results, ann, sigmas=sigmas, image_ids=image_ids, verbose=verbose)
+    with _quiet(verbose):
+        ev.accumulate()
+        ev.summarize()
+    stats = [float(v) for v in ev.stats]
+    out: Dict[str, Any] = dict(zip(STAT_NAMES, stats))
+    out["stats"] = stats
+    return out
+
+
+def matched_cocoeval(
+    results: Union[str, os.PathLike, Sequence[Mapping[str, Any]]],
+    ann: Any,
+    *,
+    sigmas: Optional[Sequence[float]] = None,
+    image_ids: Optional[Sequence[int]] = None,
+    verbose: bool = False,
+) -> Any:
+    """The pycocotools ``COCOeval`` (``iouType="keypoints"``) of :func:`evaluate` after its
+    per-image matching step (``evaluate()``), before ``accumulate()``: its ``evalImgs`` hold
+    each image's matches (:mod:`rmpe.evaluation_bootstrap` resamples them). Arguments and
+    errors as :func:`evaluate`."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -221,12 +243,7 @@ def evaluate(
                 raise RMPEError(f"image_ids: {unknown[0]!r} is not in the annotation file")
             ev.params.imgIds = sorted(set(image_ids))
         ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    stats = [float(v) for v in ev.stats]
-    out: Dict[str, Any] = dict(zip(STAT_NAMES, stats))
-    out["stats"] = stats
-    return out
+    return ev
 
 
 def format_stats(stats: Union[Mapping[str, Any], Sequence[float]], max_dets: int = 20) -> str:

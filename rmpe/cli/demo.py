@@ -208,6 +208,11 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
     video_path, image_dir, image_file = _outputs(args, source)  # so do bad output locations
     for note in notes:  # e.g. "using the config stored in ..." once the inputs are known to be good
         print(f"rmpe-demo: {note}", file=sys.stderr)
+    from ..bottomup.network import is_bottomup
+
+    if is_bottomup(cfg.model.name):  # bottom-up (rmpe.bottomup): whole frames, no person detector
+        print(f"rmpe-demo: note: {cfg.model.name} is a bottom-up model; it needs no person detector, "
+              "so --detector and the detector: settings are ignored", file=sys.stderr)
 
     track = cfg.demo.track if args.track is None else args.track
     if args.smooth and not track:

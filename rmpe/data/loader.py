@@ -67,6 +67,7 @@ def build_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     pin_memory: bool = False,
+    collate: Any = collate_samples,
 ) -> DataLoader:
     """A DataLoader over ``dataset`` with :func:`collate_samples` and :func:`worker_init`.
 
@@ -79,6 +80,7 @@ def build_loader(
         num_workers: worker processes; 0 loads in the calling process.
         drop_last: drop a last incomplete batch.
         pin_memory: pin batches for a faster copy to CUDA.
+        collate: how samples become a batch (the bottom-up data set brings its own).
 
     Returns:
         The DataLoader (workers are started per iteration, never kept between epochs).
@@ -88,7 +90,7 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate_samples,
+        collate_fn=collate,
         pin_memory=pin_memory,
         drop_last=drop_last,
         worker_init_fn=worker_init if num_workers > 0 else None,

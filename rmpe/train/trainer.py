@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import Config, save_config
-from ..data.loader import build_loader
+from ..data.loader import build_loader, collate_samples
 from ..distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, resolve_device, shutdown
 from ..errors import RMPEError
 from ..io import atomic_write_json
@@ -218,6 +218,7 @@ class Trainer:
         self.device = torch.device("cpu")
         self.use_amp = False
         self.train_set: Any = None
+        self.bottomup = False  # a bottom-up model.name (set by _setup)
         self.model: Optional["RMPEModel"] = None
         self.train_model: Optional[torch.nn.Module] = None  # the model, DDP-wrapped under torchrun
         self.codec: Any = None
@@ -263,10 +264,12 @@ class Trainer:
 
     def _setup(self) -> None:
         from ..data.dataset import COCOKeypointDataset
+        from ..bottomup.network import is_bottomup
         from ..data.synthetic.coco import is_synthetic
         from ..model import RMPEModel
 
         c = self.config
+        self.bottomup = is_bottomup(c.model.name)  # bottom-up (rmpe.bottomup): whole images, maps + fields
         if not c.data.train_ann or not c.data.train_images:
             raise RMPEError("config has no training data: set data.train_ann and data.train_images")
         device = resolve_device(self.device_name)
@@ -278,7 +281,12 @@ class Trainer:
         set_deterministic(c.train.deterministic)
         seed_everything(c.train.seed)
 
-        self.train_set = COCOKeypointDataset.from_config(c, "train")
+        if self.bottomup:
+            from ..bottomup.data import BottomUpDataset
+
+            self.train_set = BottomUpDataset.from_config(c, "train")
+        else:
+            self.train_set = COCOKeypointDataset.from_config(c, "train")
         # only rank 0 validates, with the rmpe-eval path (rmpe.train.validate)
         self.validator = Validator.from_config(c, warn=self.echo) if self.dist.is_main else None
         if self.train_set.persons.skipped:
@@ -290,7 +298,12 @@ class Trainer:
                 "mirrored crops contradict; set train.flip: false for synthetic data (README: synthetic data)"
             )
 
-        model = RMPEModel.from_config(c)  # loads model.init_from into the SPPE
+        if self.bottomup:
+            from ..bottomup.network import BottomUpNet
+
+            model = BottomUpNet.from_config(c)
+        else:
+            model = RMPEModel.from_config(c)  # loads model.init_from into the SPPE
         self.model = model.to(device)
         self.codec = self.model.codec
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -372,6 +385,7 @@ class Trainer:
             num_workers=self.config.data.num_workers,
             drop_last=self.drop_last,
             pin_memory=self.device.type == "cuda",
+            collate=getattr(self.train_set, "collate", collate_samples),
         )
 
     def _lr(self) -> float:
@@ -468,6 +482,8 @@ class Trainer:
     def _train_step(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         c = self.config.train
         dev = self.device
+        if self.bottomup:
+            return self._bottomup_step(batch)
         crops = batch["image"].to(dev, non_blocking=True).float().div_(255.0)
         if self.config.model.channels_last:
             crops = crops.contiguous(memory_format=torch.channels_last)
@@ -482,6 +498,10 @@ class Trainer:
                 out, targets, weights, centred, centred_w,
                 loss_weight=c.loss_weight, parallel_weight=c.parallel_sppe_weight,
             )
+        return self._optimizer_step(losses)
+
+    def _optimizer_step(self, losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Backward of ``losses["total"]``, the (AMP-scaled) Adam step and the schedulers; detached losses."""
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.step(self.optimizer)
@@ -490,6 +510,17 @@ class Trainer:
             self.warmup.step()
         self.multistep.step()
         return {k: v.detach() for k, v in losses.items()}
+
+    def _bottomup_step(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+        """One optimiser step of a bottom-up network: masked L2 of every stage (rmpe.bottomup.network)."""
+        from ..bottomup.network import bottomup_losses
+
+        dev = self.device
+        images = batch["image"].to(dev, non_blocking=True).float().div_(255.0)
+        maps, fields, mask = (batch[k].to(dev, non_blocking=True) for k in ("maps", "fields", "mask"))
+        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=self.use_amp):
+            losses = bottomup_losses(self.train_model(images), maps, fields, mask)
+        return self._optimizer_step(losses)
 
     # ------------------------------------------------------------------ records
 
@@ -589,7 +620,7 @@ class Trainer:
         n_val = len(self.validator) if self.validator is not None else 0
         self.echo(
             f"training {c.model.name} {c.model.input_size[0]}x{c.model.input_size[1]}"
-            f"{' + STN' if c.model.stn else ''} on {len(self.train_set)} people "
+            f"{' + STN' if c.model.stn else ''} on {len(self.train_set)} {'images' if self.bottomup else 'people'} "
             f"({self.steps_per_epoch} steps/epoch x {t.epochs} epochs, batch {t.batch_size} x {world} process"
             f"{'es' if world > 1 else ''}), validation on {n_val} images, device {self.device}"
             f"{', AMP' if self.use_amp else ''}; work dir {self.workdir}"

@@ -50,15 +50,16 @@ class Validator:
                 for the call and back in its previous mode after it.
             progress: called with the number of images done after every batch.
         """
+        from ..bottomup.network import is_bottomup
+        from ..bottomup.pipeline import build_pipeline  # bottom-up or top-down, by model.name
         from ..eval_runner import box_source
-        from ..pipeline import PosePipeline
 
         core = getattr(model, "module", model)
         was_training = core.training
         core.eval()
         try:
-            detector = box_source(self.config, "gt", self.dataset.ann_file, device)
-            pipeline = PosePipeline.from_config(self.config, model=core, detector=detector, device=str(device))
+            detector = None if is_bottomup(self.config.model.name) else box_source(self.config, "gt", self.dataset.ann_file, device)
+            pipeline = build_pipeline(self.config, model=core, detector=detector, device=str(device))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 results, missing = predict_dataset(pipeline, self.dataset, self.dataset.ids,
