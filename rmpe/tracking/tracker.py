@@ -12,9 +12,15 @@ id per person. Steps:
 3. Stage 2: detections in ``[low_score, high_score)`` are matched against the confirmed tracks
    that were seen in the previous frame and are still unmatched, gated by ``low_match_cost``.
    Detections below ``low_score`` are ignored.
+   Stage 3 (with features only): the high-score detections still unmatched, or matched to a track
+   born less than ``reid_young_frames`` ago, against the lost tracks on appearance alone (each
+   track's mean feature over its life vs the detection's, both centred by the video's running mean
+   feature; cosine distance gated by ``reid_max_distance``; Hungarian). A re-identified track
+   restarts its motion at the detection; a young track that lost its detection so is deleted.
 4. Matched tracks are corrected with their detection. An unmatched tentative track is deleted;
    an unmatched confirmed track is lost: it keeps predicting for ``max_lost`` frames, during
-   which stage 1 can re-identify it, and is deleted after.
+   which stage 1 can re-identify it, and is deleted after, unless it has an appearance feature:
+   then stage 3 alone can still re-identify it until ``reid_max_lost`` frames.
 5. An unmatched detection scoring at least ``new_track_score`` that is not a duplicate of a
    detection already given a track this frame (similarity above ``duplicate_similarity``)
    starts a tentative track. A track is confirmed after ``min_hits`` consecutive matched frames
