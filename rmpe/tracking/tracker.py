@@ -307,10 +307,11 @@ class PoseTracker:
 
     def _reidentify(self, high, track_of, features):
         """Stage 3: the high-score detections that stages 1-2 left unmatched, or matched to a track born
-        less than ``reid_young_frames`` frames ago, against the lost confirmed tracks that have a feature, on the centred cosine distance alone
-        (no geometric gate: a person may come back anywhere), gated by ``reid_max_distance``, Hungarian.
-        Updates ``track_of`` in place (a re-identified detection leaves its young track, which the caller
-        deletes: its id, if it had one, is retired); also folds this frame's high-score features into the running mean first.
+        less than ``reid_young_frames`` frames ago, against the lost confirmed tracks that have a feature,
+        on the centred cosine distance alone (no geometric gate: a person may come back anywhere), gated
+        by ``reid_max_distance``, Hungarian. Updates ``track_of`` in place (a re-identified detection
+        leaves its young track, which the caller deletes: its id, if it had one, is retired). First folds
+        this frame's high-score features into the running mean.
 
         Returns:
             the re-identified detections ``(M,)`` and their tracks' rows ``(M,)``.
