@@ -249,7 +249,8 @@ def main(argv=None) -> int:
           f"({args.seconds:g} s at {args.fps:g} fps, {args.people} people, 640x480); same-person pairs "
           f">= {args.min_gap} frames apart; AUC: mean over the videos (re-entry: crowd videos only)")
     print()
-    print("| embedding | dim | centring | median d same | median d re-entry | median d diff | AUC same | AUC re-entry |")
+    print("| embedding | dim | centring | median d same | median d re-entry | median d diff | AUC same "
+          "| AUC re-entry |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for (name, centring), r in results.items():
         print(f"| {name} | {r['dim']} | {centring} | {r['median_same']:.3f} | {r['median_reentry']:.3f} | "

@@ -386,7 +386,8 @@ def run_tracker(name: str, frames, poses: bool, frame_rate: float):
     else:
         tracker = build(name, frame_rate)
         for gt, db, ds, kps, ks, feats in frames:
-            ids = tracker.update(db, ds, kps, ks, feats) if isinstance(tracker, Rmpe) else tracker.update(db, ds, kps, ks)
+            extra = (feats,) if isinstance(tracker, Rmpe) else ()  # only rmpe takes appearance features
+            ids = tracker.update(db, ds, kps, ks, *extra)
             preds.append(TrackFrame(ids, db, np.concatenate([kps, ks[..., None]], axis=2)))
     gts = [f[0] for f in frames]
     m = evaluate_boxes(gts, preds)
@@ -460,7 +461,8 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
     lines.append(f"Videos: `rmpe-synth --video` {args.seconds:g} s at {args.fps:g} fps, {args.size}, "
                  f"{args.people} people, seeds {', '.join(map(str, seeds))}; simulated detections after box NMS "
                  f"(IoU {NMS_IOU}); poses from "
-                 + (f"the model `{args.checkpoint}`" if args.model_poses else "the stand-in SPPE (see the script's docstring)")
+                 + (f"the model `{args.checkpoint}`" if args.model_poses
+                    else "the stand-in SPPE (see the script's docstring)")
                  + (f"; `rmpe_app`: rmpe given the appearance features of `{args.checkpoint}` on each detection's crop "
                     "of the mp4 frames" if args.model is not None else "") + ".")
     lines.append("What the rows are, where rmpe loses and why: [docs/tracking.md](docs/tracking.md#quality-and-cost-"
