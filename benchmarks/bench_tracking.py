@@ -17,6 +17,12 @@ ultralytics' default), with a pose per detection from a stand-in for a real SPPE
 
 The trackers:
 
+* ``rmpe_app``: ``rmpe`` given appearance features from a real model, as the pipeline gives them:
+  the SPPE of ``--checkpoint`` (default ``work_dirs/quickstart/best.pth`` when present; its
+  ``config.yaml`` beside it) runs on every detection's crop of the video's frames, read back from
+  the mp4, and ``FastPose.forward_features`` gives each detection its feature (the row is left out
+  without a checkpoint); with ``--model-poses`` every tracker also gets that model's poses instead
+  of the stand-in's (the report says which);
 * ``rmpe``: ``rmpe.tracking.PoseTracker`` with the ``tracking:`` defaults and ``frame_rate`` set to
   the video's (as ``rmpe-eval --track`` does), on boxes, scores and poses;
 * ``rmpe_30fps``: the same without the frame rate (``frame_rate: 0``, the 30-fps noise that
@@ -38,11 +44,13 @@ TrackEval; IDF1, MOTA, ID switches), so only the ids differ between rows; the po
 stand-in poses (keypoint-level, ``rmpe.tracking.metrics.evaluate_poses``).
 
 Cost: ``update`` per frame on one core (``--threads 1``), on a stream of N people (5, 20, 50)
-walking across a 1920x1080 frame, with 10 % duplicates and the stand-in poses.
+walking across a 1920x1080 frame, with 10 % duplicates and the stand-in poses; ``rmpe_app`` also
+gets a 192-long non-negative feature per person (a fixed random one plus noise each frame).
 
     python benchmarks/bench_tracking.py                         # 3 scenarios x 5 seeds x 30 s, all trackers
     python benchmarks/bench_tracking.py --quick                 # 3 seeds x 10 s, cost at 5 and 20 people
     python benchmarks/bench_tracking.py --write BENCHMARKS.md   # replace its "## Tracking" section
+    python benchmarks/bench_tracking.py --checkpoint FILE.pth   # rmpe_app with that SPPE's features ('none': no rmpe_app)
 
 Needs ultralytics and ``lap`` (for its trackers), trackeval and motmetrics (``pip install lap``, ``.[track]``).
 """
@@ -77,26 +85,31 @@ from rmpe.tracking.metrics import TrackFrame, evaluate_boxes, evaluate_poses  # 
 
 SIGMAS = np.asarray(COCO_SIGMAS, np.float64)
 K = len(SIGMAS)
-TRACKERS = ("rmpe", "rmpe_30fps", "bytetrack", "botsort", "iou", "ceiling", "ceiling_runs")
+TRACKERS = ("rmpe_app", "rmpe", "rmpe_30fps", "bytetrack", "botsort", "iou", "ceiling", "ceiling_runs")
 NMS_IOU = 0.7
+TIMED = ("rmpe_app", "rmpe", "bytetrack", "botsort", "iou")  # the trackers whose cost is measured
 
 
 # ----------------------------------------------------------------------------- videos
 
 
-def make_video(work: Path, scenario: str, seed: int, seconds: float, people: int, fps: float, size) -> Path:
-    """The annotations and detections of one synthetic video (cached in ``work``)."""
+def make_video(work: Path, scenario: str, seed: int, seconds: float, people: int, fps: float, size,
+               keep_video: bool = False) -> Path:
+    """The annotations and detections of one synthetic video (cached in ``work``); with ``keep_video``
+    also its mp4 (``<stem>.mp4``), for runs that look at the pixels."""
     from rmpe.data.synthetic import generate_video
 
     stem = work / f"{scenario}_s{seed}_{seconds:g}s_{people}p_{fps:g}fps_{size[0]}x{size[1]}"
-    if not (stem.parent / f"{stem.name}.detections.json").exists():
+    have = (stem.parent / f"{stem.name}.detections.json").exists()
+    if not have or (keep_video and not Path(str(stem) + ".mp4").exists()):
         kwargs = dict(seed=seed, fps=fps, size=size, num_people=people)
         if "scenario" in inspect.signature(generate_video).parameters:
             kwargs["scenario"] = scenario
         elif scenario != "lanes":
             raise SystemExit(f"this checkout's generate_video has no scenario '{scenario}' (only lanes)")
         generate_video(str(stem) + ".mp4", seconds, **kwargs)
-        os.unlink(str(stem) + ".mp4")  # only the annotations and detections are used
+        if not keep_video:
+            os.unlink(str(stem) + ".mp4")  # only the annotations and detections are used
     return stem
 
 
@@ -125,6 +138,48 @@ def load_video(stem: Path):
         ds = np.array([r["score"] for r in d], np.float64)
         frames.append((gt, db, ds))
     return frames
+
+
+DEFAULT_CHECKPOINT = ROOT / "work_dirs" / "quickstart" / "best.pth"
+
+
+def load_sppe(checkpoint: Path):
+    """The RMPE model of a checkpoint (config: ``config.yaml`` beside it), eval mode, CPU."""
+    import torch
+
+    from rmpe.config import load_config
+    from rmpe.pipeline import load_model
+
+    checkpoint = Path(checkpoint)
+    cfg = checkpoint.parent / "config.yaml"
+    if not checkpoint.exists() or not cfg.exists():
+        raise SystemExit(f"{checkpoint}: no such checkpoint, or no config.yaml beside it (--checkpoint FILE)")
+    return load_model(load_config(cfg), str(checkpoint), torch.device("cpu"))
+
+
+def sppe_on_video(model, mp4: Path, boxes_per_frame: List[np.ndarray]):
+    """Run the SPPE on every detection's crop of the video's frames (read back from the mp4, as a user's
+    video would be), no flip test. Per frame: keypoints ``(D, K, 2)`` image px, scores ``(D, K)`` and
+    appearance features ``(D, C)`` (``FastPose.forward_features``), all float64."""
+    import cv2
+    import torch
+
+    cap = cv2.VideoCapture(str(mp4))
+    out = []
+    try:
+        for boxes in boxes_per_frame:
+            ok, frame = cap.read()
+            if not ok:
+                raise SystemExit(f"{mp4}: fewer frames than annotated")
+            if len(boxes) == 0:
+                out.append((np.zeros((0, K, 2)), np.zeros((0, K)), None))
+                continue
+            with torch.no_grad():
+                kp, ks, f = model.predict([frame], np.zeros(len(boxes), np.int64), boxes, flip=False, features=True)
+            out.append((kp.double().numpy(), ks.double().numpy(), None if f is None else f.double().numpy()))
+    finally:
+        cap.release()
+    return out
 
 
 def box_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> np.ndarray:
@@ -165,14 +220,20 @@ def stand_in_poses(rng: np.random.Generator, boxes: np.ndarray, gt: TrackFrame):
     return kps, scores
 
 
-def prepare_frames(frames, seed: int):
-    """After NMS and with stand-in poses: per frame ``(gt, boxes, scores, keypoints, keypoint_scores)``."""
+def prepare_frames(frames, seed: int, model=None, mp4=None, model_poses: bool = False):
+    """After NMS, with stand-in poses (or, with ``model_poses``, the model's) and, with a ``model``, the SPPE's
+    appearance features of each detection's crop of the video: per frame ``(gt, boxes, scores, keypoints,
+    keypoint_scores, features)`` (features ``(D, C)`` or None)."""
     out = []
     for t, (gt, db, ds) in enumerate(frames):
         keep = box_nms(db, ds)
         db, ds = db[keep], ds[keep]
         kps, ks = stand_in_poses(np.random.default_rng([seed, t, 7]), db, gt)
-        out.append((gt, db, ds, kps, ks))
+        out.append((gt, db, ds, kps, ks, None))
+    if model is not None:
+        sppe = sppe_on_video(model, mp4, [f[1] for f in out])
+        out = [(gt, db, ds, mk if model_poses else kps, mks if model_poses else ks, feats)
+               for (gt, db, ds, kps, ks, _), (mk, mks, feats) in zip(out, sppe)]
     return out
 
 
@@ -234,18 +295,21 @@ class Ultralytics:
 
 
 class Rmpe:
-    """rmpe's PoseTracker with the ``tracking:`` defaults and the video's frame rate (``tracking.frame_rate``)."""
+    """rmpe's PoseTracker with the ``tracking:`` defaults and the video's frame rate (``tracking.frame_rate``);
+    with ``appearance`` it is given the SPPE's features (as the pipeline gives them), else none."""
 
-    def __init__(self, frame_rate: float = 0.0):
+    def __init__(self, frame_rate: float = 0.0, appearance: bool = False):
         from rmpe.config import TrackingConfig
 
         self.tracker = PoseTracker.from_config(TrackingConfig(), frame_rate=frame_rate)
+        self.appearance = appearance
 
     def reset(self) -> None:
         self.tracker.reset()
 
-    def update(self, boxes, scores, keypoints, keypoint_scores) -> np.ndarray:
-        return self.tracker.update(boxes, scores, keypoints, keypoint_scores)
+    def update(self, boxes, scores, keypoints, keypoint_scores, features=None) -> np.ndarray:
+        return self.tracker.update(boxes, scores, keypoints, keypoint_scores,
+                                   features if self.appearance else None)
 
 
 class GreedyIoU:
@@ -293,6 +357,8 @@ def ceiling_ids(boxes: np.ndarray, gt: TrackFrame, threshold: float = 0.5) -> np
 def build(name: str, frame_rate: float = 0.0):
     if name == "rmpe":
         return Rmpe(frame_rate)
+    if name == "rmpe_app":
+        return Rmpe(frame_rate, appearance=True)
     if name == "rmpe_30fps":
         return Rmpe(0.0)
     if name in ("bytetrack", "botsort"):
@@ -308,7 +374,7 @@ def run_tracker(name: str, frames, poses: bool, frame_rate: float):
     if name in ("ceiling", "ceiling_runs"):
         run: Dict[int, int] = {}  # person -> visible-run number
         present: set = set()
-        for gt, db, ds, kps, ks in frames:
+        for gt, db, ds, kps, ks, _ in frames:
             ids = ceiling_ids(db, gt)
             if name == "ceiling_runs":
                 now = {int(i) for i in gt.ids}
@@ -319,8 +385,9 @@ def run_tracker(name: str, frames, poses: bool, frame_rate: float):
             preds.append(TrackFrame(ids, db, np.concatenate([kps, ks[..., None]], axis=2)))
     else:
         tracker = build(name, frame_rate)
-        for gt, db, ds, kps, ks in frames:
-            ids = tracker.update(db, ds, kps, ks)
+        for gt, db, ds, kps, ks, feats in frames:
+            extra = (feats,) if isinstance(tracker, Rmpe) else ()  # only rmpe takes appearance features
+            ids = tracker.update(db, ds, kps, ks, *extra)
             preds.append(TrackFrame(ids, db, np.concatenate([kps, ks[..., None]], axis=2)))
     gts = [f[0] for f in frames]
     m = evaluate_boxes(gts, preds)
@@ -332,9 +399,11 @@ def run_tracker(name: str, frames, poses: bool, frame_rate: float):
 # ----------------------------------------------------------------------------- cost
 
 
-def cost_stream(n: int, frames: int, template: np.ndarray, seed: int = 0):
-    """N people walking across 1920x1080 (boxes ~60x150 px, the template pose), 10 % duplicates."""
+def cost_stream(n: int, frames: int, template: np.ndarray, seed: int = 0, feature_dim: int = 192):
+    """N people walking across 1920x1080 (boxes ~60x150 px, the template pose), 10 % duplicates; each person
+    a random non-negative ``feature_dim`` feature (192: the ResNet-18 SPPE's) plus noise each frame."""
     rng = np.random.default_rng(seed)
+    looks = np.abs(rng.normal(0, 1, (n, feature_dim)))
     pos = rng.uniform([0, 100], [1860, 930], (n, 2))
     vel = rng.normal(0, 4, (n, 2)) * [1, 0.3]
     wh = np.array([60.0, 150.0]) * rng.uniform(0.7, 1.3, (n, 1))
@@ -350,7 +419,9 @@ def cost_stream(n: int, frames: int, template: np.ndarray, seed: int = 0):
         kp = boxes[:, None, :2] + template[None, :, :2] * (boxes[:, None, 2:] - boxes[:, None, :2])
         kp = kp + rng.normal(0, 2, kp.shape)
         ks = np.clip(rng.normal(0.8, 0.1, (len(boxes), K)), 0, 1)
-        out.append((boxes, scores, kp, ks))
+        feats = looks + np.abs(rng.normal(0, 0.3, looks.shape))
+        feats = np.concatenate([feats, feats[dup]])
+        out.append((boxes, scores, kp, ks, feats))
     return out
 
 
@@ -359,9 +430,12 @@ def time_tracker(name: str, stream, warmup: int = 10) -> float:
     machine, other processes' load does not count, as wall time would)."""
     tracker = build(name, 30.0)
     times = []
-    for t, (boxes, scores, kp, ks) in enumerate(stream):
+    for t, (boxes, scores, kp, ks, feats) in enumerate(stream):
         t0 = time.thread_time()
-        tracker.update(boxes, scores, kp, ks)
+        if isinstance(tracker, Rmpe):
+            tracker.update(boxes, scores, kp, ks, feats)
+        else:
+            tracker.update(boxes, scores, kp, ks)
         if t >= warmup:
             times.append(time.thread_time() - t0)
     return 1e3 * float(np.mean(times))
@@ -386,7 +460,11 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
                  f"{args.threads} thread(s).  ")
     lines.append(f"Videos: `rmpe-synth --video` {args.seconds:g} s at {args.fps:g} fps, {args.size}, "
                  f"{args.people} people, seeds {', '.join(map(str, seeds))}; simulated detections after box NMS "
-                 f"(IoU {NMS_IOU}); poses from the stand-in SPPE (see the script's docstring).")
+                 f"(IoU {NMS_IOU}); poses from "
+                 + (f"the model `{args.checkpoint}`" if args.model_poses
+                    else "the stand-in SPPE (see the script's docstring)")
+                 + (f"; `rmpe_app`: rmpe given the appearance features of `{args.checkpoint}` on each detection's crop "
+                    "of the mp4 frames" if args.model is not None else "") + ".")
     lines.append("What the rows are, where rmpe loses and why: [docs/tracking.md](docs/tracking.md#quality-and-cost-"
                  "benchmarksbench_trackingpy).")
     lines.append("")
@@ -413,7 +491,7 @@ def report(results, scenarios, seeds, trackers, costs, args, load: str) -> str:
             lines.append(f"| {sc} | {s} | " + " | ".join(cells) + " |")
     lines.append("")
     if costs:
-        names = [t for t in trackers if t in ("rmpe", "bytetrack", "botsort", "iou")]
+        names = [t for t in trackers if t in TIMED]
         lines.append(f"Tracker cost, CPU ms per frame (`update`, thread CPU time, mean over {args.cost_frames} "
                      f"frames after 10, {args.threads} thread; N people + 10 % duplicates, 1920x1080):")
         lines.append("")
@@ -455,6 +533,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-poses", action="store_true", help="skip the keypoint-level pose HOTA")
     ap.add_argument("--quick", action="store_true", help="3 seeds x 10 s videos, cost at 5 and 20 people")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                    help="SPPE checkpoint (config.yaml beside it) run on every detection's crop for the appearance "
+                         "features of rmpe_app (default: the quickstart one); 'none' drops rmpe_app")
+    ap.add_argument("--model-poses", action="store_true",
+                    help="use that model's poses instead of the stand-in's for every tracker")
     ap.add_argument("--work", default=str(ROOT / "work_dirs" / "bench_tracking"), help="folder caching the videos")
     ap.add_argument("--json", default=None, help="also write every number here")
     ap.add_argument("--write", default=None, help="replace the '## Tracking' section of this markdown file")
@@ -471,6 +554,17 @@ def main(argv=None) -> int:
     scenarios = [s for s in args.scenarios.split(",") if s]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     trackers = [t for t in args.trackers.split(",") if t]
+    model = None
+    if args.checkpoint.lower() != "none" and ("rmpe_app" in trackers or args.model_poses):
+        if not Path(args.checkpoint).exists() and args.checkpoint == str(DEFAULT_CHECKPOINT):
+            print(f"no {DEFAULT_CHECKPOINT}: rmpe_app left out (train the quickstart model or pass --checkpoint)",
+                  file=sys.stderr)
+        else:
+            model = load_sppe(Path(args.checkpoint))
+    if model is None:
+        trackers = [t for t in trackers if t != "rmpe_app"]
+        args.model_poses = False
+    args.model = model
     size = tuple(int(v) for v in args.size.lower().split("x"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -482,8 +576,8 @@ def main(argv=None) -> int:
         results[sc] = {}
         for seed in seeds:
             t0 = time.perf_counter()
-            frames = prepare_frames(load_video(make_video(work, sc, seed, args.seconds, args.people, args.fps, size)),
-                                    seed)
+            stem = make_video(work, sc, seed, args.seconds, args.people, args.fps, size, keep_video=model is not None)
+            frames = prepare_frames(load_video(stem), seed, model, Path(str(stem) + ".mp4"), args.model_poses)
             if template is None:
                 for gt, *_ in frames:
                     if len(gt):
@@ -497,7 +591,7 @@ def main(argv=None) -> int:
     costs: Dict[int, Dict[str, float]] = {}
     for n in [int(v) for v in args.cost_people.split(",") if v]:
         stream = cost_stream(n, args.cost_frames + 10, template if template is not None else np.zeros((K, 2)) + 0.5)
-        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if tr in ("rmpe", "bytetrack", "botsort", "iou")}
+        costs[n] = {tr: time_tracker(tr, stream) for tr in trackers if tr in TIMED}
         print(f"cost at {n} people: " + "  ".join(f"{t} {v:.2f} ms" for t, v in costs[n].items()), file=sys.stderr)
     text = report(results, scenarios, seeds, trackers, costs, args, load)
     print(text)

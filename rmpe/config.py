@@ -267,6 +267,14 @@ class TrackingConfig:
     min_hits: int = setting(2, **AT_LEAST_ONE)  #: consecutive matched frames before a new track gets an id (the first frame: at once)
     max_lost: int = setting(30, **NON_NEGATIVE)  #: frames a track survives unseen (predicting, re-identifiable) before it is deleted
     appearance_momentum: float = setting(0.9, **PROBABILITY)  #: a track's feature becomes m x old + (1 - m) x new after each match
+    #: re-identification (stage 3): the most centred cosine distance (0..2) between a lost track's feature and an unmatched detection's
+    reid_max_distance: float = setting(0.5, low=0.0, high=2.0)
+    #: frames a lost track with an appearance feature stays re-identifiable by appearance alone (stage 3) before it is deleted
+    reid_max_lost: int = setting(300, **NON_NEGATIVE)
+    #: detections averaged into the video's mean feature that centres the re-identification distances (a running mean over the last ~this many)
+    reid_mean_window: int = setting(1000, **AT_LEAST_ONE)
+    #: a track born fewer frames ago than this can still hand its detection to a lost track in stage 3 (it is deleted, its id retired)
+    reid_young_frames: int = setting(15, **NON_NEGATIVE)
     position_noise: float = setting(0.05, **POSITIVE)  #: Kalman position noise per frame (process and measurement), as a fraction of the person's height
     #: Kalman velocity noise per frame at 30 fps, as a fraction of the person's height (x 30 / frame_rate at other rates)
     velocity_noise: float = setting(0.00625, **POSITIVE)

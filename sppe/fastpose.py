@@ -27,6 +27,22 @@ OUTPUT_STRIDE = 4
 #: Crop sides must be multiples of this for heatmaps of exactly input / 4.
 INPUT_MULTIPLE = 32
 
+#: Keypoint groups whose heatmaps weight the appearance feature's pooling, for COCO's 17
+#: keypoints: head (nose, eyes, ears), upper body (shoulders, elbows, wrists), lower body (hips,
+#: knees, ankles). Other keypoint counts split their keypoints into three consecutive groups.
+COCO_FEATURE_PARTS: Tuple[Tuple[int, ...], ...] = ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9, 10), (11, 12, 13, 14, 15, 16))
+
+
+def feature_parts(num_keypoints: int) -> Tuple[Tuple[int, ...], ...]:
+    """The keypoint groups of :meth:`FastPose.forward_features` (:data:`COCO_FEATURE_PARTS` for K = 17,
+    else K split into three consecutive groups as even as possible; one group per keypoint when K < 3)."""
+    if num_keypoints == 17:
+        return COCO_FEATURE_PARTS
+    if num_keypoints < 3:
+        return tuple((k,) for k in range(num_keypoints))
+    bounds = [round(i * num_keypoints / 3) for i in range(4)]
+    return tuple(tuple(range(bounds[i], bounds[i + 1])) for i in range(3))
+
 
 def default_duc_channels(depth: int) -> Tuple[int, int]:
     """DUC widths used when none are given.
@@ -222,28 +238,59 @@ class FastPose(nn.Module):
         Returns:
             (N, K, H / 4, W / 4) heatmaps (raw scores, trained against Gaussians with peak 1).
         """
-        return self.forward_features(x)[0]
+        return self._heads(x)[1]
 
-    def forward_features(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """Heatmaps and an appearance feature per crop, from one pass.
-
-        Args:
-            x: (N, 3, H, W) output of :meth:`normalize`; H and W multiples of 32.
-
-        Returns:
-            heatmaps (N, K, H / 4, W / 4) as :meth:`forward` gives them, and features (N, C):
-            the trunk's last feature map (C = 512 for ResNet-18/34, 2048 for ResNet-50 and
-            deeper) averaged over its H / 32 x W / 32 positions. The pose tracker compares them
-            by cosine distance; pooling costs nothing next to the network.
-        """
+    def _heads(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """(N, 3, H, W) -> the trunk's first-stage map (N, C1, H / 4, W / 4) and the heatmaps."""
         height, width = x.shape[-2], x.shape[-1]
         if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
             raise SPPEError(
                 f"{self.name}: input {height}x{width} is not a multiple of {INPUT_MULTIPLE} on both sides; "
                 f"crop to e.g. {self.input_size[0]}x{self.input_size[1]}"
             )
-        features = self.preact(x)
-        y = self.shuffle(features)
+        t = self.preact
+        stage1 = t.layer1(t.maxpool(t.relu(t.bn1(t.conv1(x)))))  # the steps of ResNet.forward, stage 1 kept
+        y = self.shuffle(t.layer4(t.layer3(t.layer2(stage1))))
         y = self.duc1(y)
         y = self.duc2(y)
-        return self.conv_out(y), features.mean(dim=(2, 3))
+        return stage1, self.conv_out(y)
+
+    def forward_features(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Heatmaps and an appearance feature per crop, from one pass.
+
+        The feature is the trunk's first stage (``preact.layer1``, stride 4: the same grid as the
+        heatmaps, and early enough to keep the clothes' colours) pooled three times, each time
+        weighted by one body part's heatmaps (:func:`feature_parts`: head, upper body, lower body
+        for COCO): weights = the part's heatmaps clamped at 0 and summed over its keypoints,
+        normalised to sum 1 over the map. So it describes the person the pose is about, not the
+        crop's background or a neighbour, and each part separately (shirt and trousers). Each
+        part's (C1,) vector is L2-normalised and the three are concatenated.
+        benchmarks/bench_appearance.py measured this against pooling whole stages
+        (docs/tracking.md#appearance-features). Its cost is three weighted sums over a
+        (C1, H / 4, W / 4) map, nothing next to the network.
+
+        Args:
+            x: (N, 3, H, W) output of :meth:`normalize`; H and W multiples of 32.
+
+        Returns:
+            heatmaps (N, K, H / 4, W / 4) as :meth:`forward` gives them, and features
+            (N, :attr:`feature_channels`): 3 x C1 (C1 = 64 for ResNet-18/34, 256 for ResNet-50
+            and deeper), each third of unit length (or zero where a part's heatmaps are all
+            <= 0). They are all non-negative (ReLU maps); the pose tracker centres them by the
+            video's running mean before comparing them by cosine distance.
+        """
+        stage1, heatmaps = self._heads(x)
+        weights = heatmaps.detach().float().clamp(min=0)  # stride 4 like stage 1: the same (H / 4, W / 4) grid
+        flat = stage1.float().flatten(2)  # (N, C1, h*w)
+        parts = []
+        for group in feature_parts(self.num_keypoints):
+            w = weights[:, list(group)].sum(dim=1).flatten(1)  # (N, h*w)
+            w = w / w.sum(dim=1, keepdim=True).clamp(min=1e-12)
+            pooled = (flat * w.unsqueeze(1)).sum(dim=2)  # (N, C1)
+            parts.append(pooled / pooled.norm(dim=1, keepdim=True).clamp(min=1e-12))
+        return heatmaps, torch.cat(parts, dim=1).to(heatmaps.dtype)
+
+    @property
+    def feature_channels(self) -> int:
+        """Length of :meth:`forward_features`' feature: C1 (the first stage's width) per keypoint group."""
+        return len(feature_parts(self.num_keypoints)) * 64 * self.preact.block.expansion

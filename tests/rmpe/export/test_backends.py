@@ -59,7 +59,7 @@ def test_backend_equals_torch_on_real_crops(exported, backend, stn):
         got, got_feats = runtime_model._sppe_heatmaps(crops, flip=False, features=True)
     assert float(ref.abs().max()) > 0.05
     assert (got - ref).abs().max() <= HEATMAP_TOL
-    assert got_feats.shape == ref_feats.shape == (len(boxes), 512)
+    assert got_feats.shape == ref_feats.shape == (len(boxes), 192)  # ResNet-18: 3 parts x 64 channels
     assert (got_feats - ref_feats).abs().max() <= HEATMAP_TOL  # the tracker's appearance features
     for flip in (False, True):
         kt, st = model.predict(images, index, boxes, flip=flip)

@@ -52,7 +52,7 @@ def test_tensorrt_engine_runs_and_matches_torch(tmp_path, fp16):
     xc = x.cuda()
     heatmaps = torch.empty(5, 17, 32, 24, device="cuda")
     theta = torch.empty(5, 3, 3, device="cuda")
-    features = torch.empty(5, 512, device="cuda")
+    features = torch.empty(5, model.sppe.feature_channels, device="cuda")
     context.set_input_shape("crops", tuple(xc.shape))
     for name, t in (("crops", xc), ("heatmaps", heatmaps), ("theta", theta), ("features", features)):
         context.set_tensor_address(name, t.data_ptr())

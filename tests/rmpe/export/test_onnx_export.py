@@ -70,7 +70,7 @@ def test_graph_ops_metadata_and_dynamic_batch(exported, stn):
         if stn:
             assert np.abs(got[1] - ref[1].numpy()).max() <= 1e-5
         feats = got[-1]
-        assert feats.shape == (n, 512)  # ResNet-18's last stage, averaged over its positions
+        assert feats.shape == (n, model.sppe.feature_channels) == (n, 192)  # ResNet-18: 3 parts x 64 channels
         with torch.no_grad():  # independent of ExportGraph: the SPPE's own forward_features
             crop_prime = ref[-1] if stn else x
             _, ref_feats = model.sppe.forward_features(model.normalize(crop_prime))

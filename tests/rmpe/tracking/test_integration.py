@@ -142,10 +142,10 @@ def test_tracking_hands_backbone_features_to_the_tracker_and_smooths(small_model
     tracked = list(est.predict_video(synthetic_video["video"], track=True))
     assert est.pipeline.features is False  # switched on only while tracking
     people = [p for _, found in tracked for p in found]
-    assert people and all(p.feature is not None and p.feature.shape == (512,) for p in people)
+    assert people and all(p.feature is not None and p.feature.shape == (192,) for p in people)
     with_people = [f for f in seen if f is not None]
-    assert len(with_people) == sum(1 for _, found in tracked if found) and all(f.shape[1] == 512 for f in with_people)
-    # the features belong to their people: each one is the pooled trunk of that person's own crop
+    assert len(with_people) == sum(1 for _, found in tracked if found) and all(f.shape[1] == 192 for f in with_people)
+    # the features belong to their people: each one is the SPPE feature of that person's own crop
     _, _, feats = est.model.predict(_frame(synthetic_video["video"], 0), [0],
                                     np.stack([tracked[0][1][0].box]), features=True)
     np.testing.assert_allclose(tracked[0][1][0].feature, feats[0].numpy(), atol=1e-4)
