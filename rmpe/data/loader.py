@@ -84,7 +84,19 @@ def build_loader(
 
     Returns:
         The DataLoader (workers are started per iteration, never kept between epochs).
+
+    With workers, the calling process keeps OpenCV to one thread from here on: the workers are
+    forked at every epoch, and a child forked while OpenCV's thread pool runs in the parent
+    (started, for example, by validation's ``cv2.warpAffine`` crops on the CPU) can hang in its
+    first OpenCV call.
     """
+    if num_workers > 0:
+        try:
+            import cv2
+
+            cv2.setNumThreads(1)
+        except Exception:  # noqa: BLE001
+            pass
     return DataLoader(
         dataset,
         batch_size=batch_size,
