@@ -5,7 +5,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 
 import pytest
 
@@ -76,9 +75,8 @@ def test_quick_ablation_runs_and_resumes(tmp_path):
             assert r["ap"] == pytest.approx(evaluate(str(path), str(test_ann))["AP"])
     # A rerun finds every step cached: no checkpoint or result is rewritten.
     ckpt = tmp_path / "work" / "quick" / "train" / "full_s1" / "last.pth"
-    before = os.stat(ckpt).st_mtime_ns
-    t0 = time.perf_counter()
+    stamps = {p: os.stat(p).st_mtime_ns for p in (tmp_path / "work").rglob("*") if p.is_file()}
+    assert ckpt in stamps
     assert ab.main(args) == 0
-    assert os.stat(ckpt).st_mtime_ns == before
-    assert time.perf_counter() - t0 < 30
+    assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps  # nothing trained, evaluated or fitted again
     assert json.loads((tmp_path / "out" / "results.json").read_text())["variants"] == doc["variants"]
