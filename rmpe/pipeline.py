@@ -27,6 +27,7 @@ from .distributed import resolve_device
 from .errors import RMPEError
 from .precision import Precision, pipelined_threads, resolve_precision
 from .sources import ThreadedReader
+from .sigstack import ensure_signal_stack
 from .structures import Person
 
 if TYPE_CHECKING:
@@ -245,7 +246,9 @@ class PosePipeline:
     def detect(self, images: Sequence[np.ndarray], image_ids: Optional[Sequence[Any]] = None) -> List[Any]:
         """The detector on a batch of BGR uint8 frames -> per image ``detectors.Detections``."""
         with self.timer("detect"):
-            return self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+            found = self.detector(list(images), image_ids=list(image_ids) if image_ids is not None else None)
+        ensure_signal_stack()  # an OpenVINO detector leaves a signal stack too small for AMX (rmpe/sigstack.py)
+        return found
 
     def stream(self, batches: Iterable[Tuple[Sequence[np.ndarray], Optional[Sequence[Any]], Any]]
                ) -> Iterator[Tuple[Any, List[List[Person]]]]:

@@ -9,6 +9,18 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 from tests.shared import SHARED_DATA, reason  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _signal_stack_fits_amx():
+    """Before every test: a signal stack large enough for AMX on the main thread. A test that ran
+    OpenVINO leaves its small one behind, and the next signal with a handler (SIGCHLD once a
+    DataLoader has run workers, SIGINT in the stop tests) would kill the run (rmpe/sigstack.py)."""
+    from rmpe.sigstack import ensure_signal_stack
+
+    ensure_signal_stack()
+    yield
+    ensure_signal_stack()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

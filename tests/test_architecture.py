@@ -14,7 +14,8 @@ PACKAGES = ("rmpe", "sppe", "detectors", "pose_nms", "pgpg")
 
 #: Stages of rmpe, lowest first: a module may import its own stage and those below it.
 LAYERS = (
-    ("rmpe.errors", "rmpe.io", "rmpe.keypoints", "rmpe.structures", "rmpe.testing", "rmpe.precision"),
+    ("rmpe.errors", "rmpe.io", "rmpe.keypoints", "rmpe.structures", "rmpe.testing", "rmpe.precision",
+     "rmpe.sigstack"),
     ("rmpe.geometry", "rmpe.codec", "rmpe.crop", "rmpe.stn", "rmpe.formats", "rmpe.render", "rmpe.evaluation",
      "rmpe.evaluation_bootstrap",
      "rmpe.data.annotations", "rmpe.data.augment", "rmpe.data.synthetic", "rmpe.tracking",

@@ -30,6 +30,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import RMPEError
+from ..sigstack import ensure_signal_stack
 from .metadata import FEATURES_NAME, HEATMAPS_NAME, THETA_NAME, ExportMetadata, load_onnx, read_metadata
 
 #: Values of ``inference.backend`` / ``--backend``.
@@ -256,6 +257,7 @@ class OpenVINOBackend(PoseRuntime):
             raise RMPEError('--backend openvino needs the openvino package: pip install -e ".[export]"') from None
         self._ov = ov
         self._core = ov.Core()
+        ensure_signal_stack()  # OpenVINO's CPU plugin leaves a signal stack too small for AMX (rmpe/sigstack.py)
         self.threads = int(threads)
         super().__init__(path, device)
 
@@ -274,10 +276,12 @@ class OpenVINOBackend(PoseRuntime):
             if self.threads:
                 config["INFERENCE_NUM_THREADS"] = self.threads
             compiled = self._core.compile_model(model, "CPU", config)
+        ensure_signal_stack()
         return compiled
 
     def _run(self, compiled: Any, x: np.ndarray) -> List[np.ndarray]:
         result = compiled([x])
+        ensure_signal_stack()  # this thread may be new to OpenVINO (e.g. a pipelined worker)
         return [result[out] for out in compiled.outputs]
 
 

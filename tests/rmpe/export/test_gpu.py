@@ -75,11 +75,8 @@ def test_gpu_suite_refuses_cleanly_without_cuda(tmp_path):
 
     root = Path(__file__).resolve().parents[3]
     results = tmp_path / "results.md"
-    # Its own session: late in a full test run this child's exit brought SIGSEGV to the pytest
-    # process (main thread asleep in Popen.wait, seen under gdb), as if sent to the whole
-    # process group; each test file alone passed. A separate process group keeps it apart.
     proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_suite.sh"), str(results)], cwd=root,
-                          capture_output=True, text=True, timeout=120, start_new_session=True)
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "gpu_suite.sh: error: no CUDA device is visible (torch.cuda.is_available() is False); "
