@@ -19,6 +19,7 @@ from typing import Any, Dict
 import torch
 
 from ..errors import RMPEError
+from ..io import atomic_open
 
 FORMAT = "rmpe-bottomup"
 
@@ -34,15 +35,8 @@ def save_bottomup_checkpoint(path, model, /, **extra: Any) -> str:
         "limbs": [list(p) for p in model.limbs],
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     })
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
     return path
 
 
