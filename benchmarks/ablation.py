@@ -16,8 +16,12 @@ settings, and a rerun skips what is done (an interrupted training resumes from i
    model (8 atomic poses, 2 Gaussians each), and the same fit with one atom and one Gaussian,
    i.e. pose-blind random jitter with exactly the mean and covariance of the detector's
    offsets (the "random jittering of the same magnitude");
-3. ``rmpe-train`` (:func:`rmpe.train.train`), each variant and seed, no validation (the last
-   checkpoint is evaluated, so no split is used twice):
+3. ``rmpe-train`` (:func:`rmpe.train.train`), no validation (the last checkpoint is evaluated,
+   so no split is used twice), in two stages as RMPE trains: per seed one ``base`` SPPE on
+   ground-truth boxes (plain crops), then every variant starts from that seed's base
+   (``model.init_from``) and trains on with its own switches for the same number of steps.
+   The base is what makes the parallel SPPE meaningful: it is a frozen copy of a trained
+   SPPE, as in the paper; from scratch it would be a copy of a random network. Variants:
 
    =========  ====================================================================
    ``plain``  plain crops, ground-truth boxes (with the config's scale jitter)
@@ -92,21 +96,24 @@ class Plan:
     train_images: int
     tune_images: int
     test_images: int
-    epochs: int
-    lr_steps: Tuple[int, ...]
+    base_epochs: int  #: the shared base SPPE per seed (plain crops, ground truth), constant rate
+    epochs: int  #: each variant's own training from the base
+    lr_steps: Tuple[int, ...]  #: of the variants' training
     max_samples: Optional[int]
     bootstrap: int
     pgpg_k: int
     pgpg_min_samples: int
 
 
-#: Sized for 90 minutes on the project's 2-core CPU (docs/ablation.md, "Sizes and time"): about
-#: 1360 training people x 3 epochs per model (plain: ~4 min at 17 samples/s; the STN variants
-#: train 2.1x slower), and per model ~2.3 min of evaluation (one network pass over the test
-#: and the tune split each, the four NMS choices reusing the test pass).
-FULL = Plan(train_images=280, tune_images=60, test_images=120, epochs=3, lr_steps=(2,), max_samples=None,
-            bootstrap=1000, pgpg_k=8, pgpg_min_samples=30)
-QUICK = Plan(train_images=12, tune_images=3, test_images=5, epochs=1, lr_steps=(), max_samples=32,
+#: Sized for 90 minutes on the project's 2-core CPU (docs/ablation.md, "Sizes and time"): 800
+#: training images (about 4000 people); per seed a base of 3 epochs, then 2 epochs per variant
+#: (the rate divided by 10 for the second), so every model has seen 5 epochs (~1300 steps of
+#: 16); ~40 samples/s for the plain models and ~28 for the STN ones on an idle machine, and
+#: per model about a minute of evaluation (one network pass over the test and tune splits,
+#: the four NMS choices reusing the test pass).
+FULL = Plan(train_images=800, tune_images=60, test_images=120, base_epochs=3, epochs=2, lr_steps=(1,),
+            max_samples=None, bootstrap=1000, pgpg_k=8, pgpg_min_samples=30)
+QUICK = Plan(train_images=12, tune_images=3, test_images=5, base_epochs=1, epochs=1, lr_steps=(), max_samples=32,
              bootstrap=200, pgpg_k=2, pgpg_min_samples=5)
 #: data set seeds of the three splits (disjoint images)
 SPLIT_SEEDS = {"train": 1800, "tune": 1801, "test": 1802}
@@ -181,14 +188,28 @@ def _stamp_of(path: str) -> Any:
         return None
 
 
+def base_config(base: Config, seed: int, plan: Plan, data: Dict[str, Dict[str, str]], device: str = "cpu") -> Config:
+    """The shared base SPPE of one seed: plain crops on ground-truth boxes, ``base_epochs`` at
+    the recipe's rate (no drop: the variants go on from it)."""
+    return as_config(base, [
+        f"data.train_ann={data['train']['ann']}", f"data.train_images={data['train']['images']}",
+        "data.val_ann=null", "data.val_images=null", "model.stn=false", "model.init_from=null",
+        f"train.seed={seed}", f"train.epochs={plan.base_epochs}", "train.lr_steps=[]",
+        f"train.max_samples={'null' if plan.max_samples is None else plan.max_samples}",
+        "train.proposals.type=gt", f"device={device}",
+    ])
+
+
 def variant_config(base: Config, variant: str, seed: int, plan: Plan, data: Dict[str, Dict[str, str]],
-                   proposals: Dict[str, str], device: str = "cpu") -> Config:
-    """The crowd config with one variant's training switches, data paths and sizes."""
+                   proposals: Dict[str, str], device: str = "cpu", init_from: Optional[str] = None) -> Config:
+    """The crowd config with one variant's training switches, data paths and sizes, starting
+    from the seed's base SPPE ``init_from`` (None: from scratch)."""
     stn, kind = VARIANTS[variant]
     sets = [
         f"data.train_ann={data['train']['ann']}", f"data.train_images={data['train']['images']}",
         "data.val_ann=null", "data.val_images=null",
         f"model.stn={'true' if stn else 'false'}",
+        f"model.init_from={init_from if init_from else 'null'}",
         f"train.seed={seed}", f"train.epochs={plan.epochs}", f"train.lr_steps={list(plan.lr_steps)}",
         f"train.max_samples={'null' if plan.max_samples is None else plan.max_samples}",
         f"device={device}",
@@ -201,12 +222,14 @@ def variant_config(base: Config, variant: str, seed: int, plan: Plan, data: Dict
 
 
 def train_variant(work: str, variant: str, seed: int, config: Config, quiet: bool) -> str:
-    """rmpe-train one (variant, seed) (cached; an interrupted run resumes). Returns last.pth."""
+    """rmpe-train one (variant, seed), or the seed's ``base`` (cached; an interrupted run
+    resumes; a retrained base retrains what starts from it). Returns last.pth."""
     from rmpe.train import train
 
     workdir = os.path.join(work, "train", f"{variant}_s{seed}")
     last = os.path.join(workdir, "last.pth")
-    stamp = {"config": config.to_dict()}
+    init = config.model.init_from
+    stamp = {"config": config.to_dict(), "init": _stamp_of(init) if init else None}
     if is_done(last, stamp):
         return last
     resume = os.path.exists(last) and _stamp_of(os.path.join(workdir, "started")) == json.loads(json.dumps(stamp))
@@ -412,8 +435,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     # OpenCV thread in this process (the workers use one each anyway, rmpe.data.loader).
     cv2.setNumThreads(1)
     plan = QUICK if args.quick else FULL
-    changes = {k: v for k, v in (("epochs", args.epochs), ("train_images", args.train_images)) if v is not None}
-    if "epochs" in changes:  # the rate still drops by 10 for the last epoch
+    changes = {k: v for k, v in (("epochs", args.epochs), ("base_epochs", args.base_epochs),
+                                 ("train_images", args.train_images)) if v is not None}
+    if "epochs" in changes:  # the rate still drops by 10 for the variants' last epoch
         changes["lr_steps"] = (changes["epochs"] - 1,) if changes["epochs"] > 1 else ()
     if changes:
         plan = dataclasses.replace(plan, **changes)
@@ -424,7 +448,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     seeds = list(args.seeds)
     variants = list(args.variants)
     start = time.perf_counter()
-    jobs = 1 + len(variants) * len(seeds) * 2 + 1
+    jobs = 1 + len(seeds) + len(variants) * len(seeds) * 2 + 1
     bar = tqdm(total=jobs, desc="ablation", unit="step", disable=args.quiet)
     bar.set_postfix_str("data + proposals")
     data = {split: make_split(work, split, n, base) for split, n in
@@ -433,9 +457,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     bar.update(1)
     results: Dict[Tuple[str, int], Dict[str, str]] = {}
     timings: Dict[str, float] = {}
-    for variant in variants:
-        for seed in seeds:
-            config = variant_config(base, variant, seed, plan, data, proposals, args.device)
+    for seed in seeds:
+        bar.set_postfix_str(f"train base seed {seed}")
+        t0 = time.perf_counter()
+        base_ckpt = train_variant(work, "base", seed, base_config(base, seed, plan, data, args.device),
+                                  quiet=args.quiet or not args.verbose)
+        timings[f"train base s{seed}"] = time.perf_counter() - t0
+        bar.update(1)
+        for variant in variants:
+            config = variant_config(base, variant, seed, plan, data, proposals, args.device, init_from=base_ckpt)
             bar.set_postfix_str(f"train {variant} seed {seed}")
             t0 = time.perf_counter()
             ckpt = train_variant(work, variant, seed, config, quiet=args.quiet or not args.verbose)
@@ -473,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--quick", action="store_true", help="tiny world, 1 short epoch: a smoke test of the chain")
-    ap.add_argument("--epochs", type=int, default=None, help="override the plan's epochs (the LR drops for the last one)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="override the plan's epochs per variant after the base (the LR drops for the last one)")
+    ap.add_argument("--base-epochs", type=int, default=None, help="override the plan's epochs of the shared base SPPE")
     ap.add_argument("--train-images", type=int, default=None, help="override the plan's training images")
     ap.add_argument("--device", default="cpu", help="training and evaluation device (cpu, cuda, auto)")
     ap.add_argument("--verbose", action="store_true", help="also show the training and evaluation bars")

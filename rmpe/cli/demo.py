@@ -262,6 +262,11 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
             tracked=track,
             trails=trails,
         )
+        size = getattr(source, "size", None)  # (W, H) of a video: the networks load and compile before the clock
+        if size and hasattr(est.pipeline, "warmup") and stop.received is None:
+            seconds = est.pipeline.warmup((size[1], size[0]), est.batch)
+            if not args.quiet:
+                print(f"rmpe-demo: models ready after a {seconds:.1f} s warm-up (not in frames/s)", file=sys.stderr)
         bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True, desc="rmpe-demo")
         start = time.perf_counter()
         results = est.run(frames, track=track, fps=getattr(source, "fps", None))

@@ -73,6 +73,14 @@ def test_quick_ablation_runs_and_resumes(tmp_path):
         if r["seed"] != "pooled":
             path = tmp_path / "work" / "quick" / "eval" / f"{r['name']}_s{r['seed']}" / f"{r['nms']}.json"
             assert r["ap"] == pytest.approx(evaluate(str(path), str(test_ann))["AP"])
+    # Two-stage training: each variant starts from its seed's base SPPE, and its stamp holds the base's.
+    for seed in (0, 1):
+        base = tmp_path / "work" / "quick" / "train" / f"base_s{seed}" / "last.pth"
+        assert base.is_file()
+        for variant in ("plain", "full"):
+            stamp = json.loads((tmp_path / "work" / "quick" / "train" / f"{variant}_s{seed}" / "last.pth.stamp.json").read_text())
+            assert stamp["config"]["model"]["init_from"] == str(base)
+            assert stamp["init"] == json.loads((base.parent / "last.pth.stamp.json").read_text())
     # A rerun finds every step cached: no checkpoint or result is rewritten.
     ckpt = tmp_path / "work" / "quick" / "train" / "full_s1" / "last.pth"
     stamps = {p: os.stat(p).st_mtime_ns for p in (tmp_path / "work").rglob("*") if p.is_file()}
