@@ -150,3 +150,41 @@ def test_streaming_threads_split_the_cores():
     own = streaming_threads(load_config(overrides=SMALL + ["detector.threads=2"]), torch.device("cpu"))
     assert (own.inference.threads, own.detector.threads) == (pose, 2)
     assert streaming_threads(cfg, torch.device("cuda")) is cfg
+
+
+class PixelDetector:
+    """Records the frames it was called with; finds nobody."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, images, image_ids=None):
+        self.calls.append([im.shape for im in images])
+        return [Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32)) for _ in images]
+
+
+def test_warmup_runs_both_networks_outside_the_timer():
+    from rmpe.pipeline import StageTimer
+
+    det = PixelDetector()
+    pipe = _pipeline(det)
+    pipe.timer = StageTimer(torch.device("cpu"), enabled=True)
+    runs = []
+    original = pipe.model.predict
+    pipe.model.predict = lambda *a, **k: runs.append(len(a[2])) or original(*a, **k)
+    seconds = pipe.warmup((90, 160), batch=3)
+    assert seconds > 0
+    assert det.calls == [[(90, 160, 3)] * 3]  # one detector call with a whole batch of the video's size
+    assert runs == [1]  # the pose network ran once, on one box
+    assert dict(pipe.timer.seconds) == {} and pipe.timer.enabled  # nothing charged to the profile
+
+
+def test_warmup_skips_a_detector_that_reads_no_pixels():
+    class FileLike(PixelDetector):
+        needs_pixels = False
+        needs_image_ids = True
+
+    det = FileLike()
+    pipe = _pipeline(det)
+    pipe.warmup((64, 64), batch=2)
+    assert det.calls == []
