@@ -319,6 +319,91 @@ def evaluate_variant(work: str, variant: str, seed: int, config: Config, checkpo
     return results
 
 
+def stn_motion(config: Config, checkpoint: str, data: Dict[str, str], max_images: int = 40) -> Dict[str, Any]:
+    """How far, and how sensibly, a trained STN moves its crops (the honesty rule's "does the
+    STN move at all?").
+
+    Runs the model on the first ``max_images`` test images with the detector's boxes and
+    records every theta (crop' px -> crop px). Per crop: the mean displacement of a 9x9 grid
+    of crop' points under theta (input px; an idle STN gives ~0), and where crop''s centre
+    is taken from, against where the box's best-overlapping true person's box centre lies
+    in the crop (both in input px from the crop centre; boxes with IoU >= 0.5 to a person). An STN that re-centres people
+    follows the box errors (correlation near 1); one that learned a fixed transform gives a
+    spread near 0 and no correlation.
+
+    Returns:
+        ``crops``, ``input_size`` (h, w); ``median_px`` / ``p90_px`` / ``max_px``: grid
+        displacement over crops; ``centre_shift_std_px``: spread over crops of crop''s centre
+        shift (x, y); ``box_error_std_px``: spread of the true centre's offset (x, y);
+        ``corr``: correlation of the two (x, y); ``scale``: [10th, 50th, 90th] percentile of
+        sqrt |det| of theta's 2x2 part (the zoom).
+    """
+    import cv2
+    import numpy as np
+    import torch
+
+    from rmpe.distributed import resolve_device
+    from rmpe.pipeline import load_model
+
+    model = load_model(config, checkpoint, resolve_device(config.device))
+    thetas: List[Any] = []
+    original = model.predict_theta
+
+    def recording(crops: Any) -> Any:
+        theta = original(crops)
+        thetas.append(theta.detach().cpu())
+        return theta
+
+    model.predict_theta = recording  # predict() looks the method up on the instance
+    with open(data["ann"], "r", encoding="utf-8") as fh:
+        ann = json.load(fh)
+    images = sorted(ann["images"], key=lambda im: im["id"])[:max_images]
+    with open(data["dets"], "r", encoding="utf-8") as fh:
+        dets = json.load(fh)
+    h, w = config.model.input_size
+    aspect, enlarge = config.data.aspect_ratio, config.data.box_scale
+    offsets = []  # true centre - box centre, input px
+    for im in images:
+        boxes = np.array([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
+                          for d in dets if d["image_id"] == im["id"]], np.float64).reshape(-1, 4)
+        truth = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                          for a in ann["annotations"] if a["image_id"] == im["id"]], np.float64).reshape(-1, 4)
+        if not len(boxes):
+            continue
+        frame = cv2.imread(os.path.join(data["images"], im["file_name"]))
+        model.predict([frame], np.zeros(len(boxes), np.int64), boxes.astype(np.float32))
+        for b in boxes:
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            crop_w = max(bw, bh * aspect) * enlarge  # the crop box's width (its height: crop_w / aspect)
+            if len(truth):
+                lo, hi = np.maximum(b[:2], truth[:, :2]), np.minimum(b[2:], truth[:, 2:])
+                inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+                union = bw * bh + np.prod(truth[:, 2:] - truth[:, :2], axis=1) - inter
+                iou = inter / np.maximum(union, 1e-9)
+                t = truth[int(np.argmax(iou))]
+                offsets.append(((t[:2] + t[2:]) / 2 - (b[:2] + b[2:]) / 2) * w / crop_w if iou.max() >= 0.5
+                               else np.array([np.nan, np.nan]))  # a false positive has no true centre
+            else:
+                offsets.append(np.array([np.nan, np.nan]))
+    theta = torch.cat(thetas).double()  # (N,3,3)
+    ys, xs = torch.meshgrid(torch.linspace(0, h - 1, 9, dtype=torch.float64),
+                            torch.linspace(0, w - 1, 9, dtype=torch.float64), indexing="ij")
+    pts = torch.stack([xs.flatten(), ys.flatten(), torch.ones(81, dtype=torch.float64)])  # (3,81) crop' px
+    shift = (theta @ pts)[:, :2].sub(pts[:2]).norm(dim=1).mean(dim=1)  # (N,) mean displacement per crop
+    centre = torch.tensor([(w - 1) / 2, (h - 1) / 2, 1.0], dtype=torch.float64)
+    moved = (theta @ centre)[:, :2].numpy() - centre[:2].numpy()  # (N,2): crop' centre taken from here
+    err = np.array(offsets)
+    ok = np.isfinite(err).all(axis=1)
+    corr = [float(np.corrcoef(moved[ok, i], err[ok, i])[0, 1]) if moved[ok, i].std() > 0 else 0.0 for i in (0, 1)]
+    scale = theta[:, :2, :2].det().abs().sqrt()
+    q = lambda t, p: round(float(torch.quantile(t, p)), 4)  # noqa: E731
+    return {"crops": int(theta.shape[0]), "input_size": [int(h), int(w)], "median_px": q(shift, 0.5),
+            "p90_px": q(shift, 0.9), "max_px": round(float(shift.max()), 4),
+            "centre_shift_std_px": [round(float(v), 4) for v in moved.std(axis=0)],
+            "box_error_std_px": [round(float(v), 4) for v in err[ok].std(axis=0)],
+            "corr": [round(v, 3) for v in corr], "scale": [q(scale, 0.1), q(scale, 0.5), q(scale, 0.9)]}
+
+
 # ---------------------------------------------------------------------------- statistics
 
 
@@ -382,6 +467,54 @@ def format_tables(stats: Dict[str, Any]) -> str:
         lines.append(f"| {comp} | {p['with']} | {p['without']} | {p['delta']:+.3f} [{p['ci'][0]:+.3f}, "
                      f"{p['ci'][1]:+.3f}] | {per} |")
     return "\n".join(lines)
+
+
+#: The paper's ablation table, row by row: (label, variant/nms of the row, effect shown beside it).
+PAPER_ROWS: Tuple[Tuple[str, str, Optional[str]], ...] = (
+    ("RMPE, full system (SSTN + parallel SPPE, PGPG, parametric pose NMS)", "full/parametric", None),
+    ("without SSTN and the parallel SPPE", "pgpg/parametric", "sstn"),
+    ("without PGPG", "sstn/parametric", "pgpg"),
+    ("PGPG replaced by random jittering of the same magnitude (no SSTN)", "jitter/parametric", "pgpg_vs_random_jitter"),
+    ("without pose NMS", "full/none", "parametric_nms"),
+    ("OKS NMS instead of the parametric NMS", "full/oks", "parametric_vs_oks_nms"),
+    ("parametric NMS with constants searched on the tune split", "full/tuned", "tuned_nms_constants"),
+    ("plain baseline: no SSTN, no PGPG, no NMS", "plain/none", "full_system"),
+)
+README_BEGIN = "<!-- ablation-table: written by python benchmarks/ablation.py --readme from benchmarks/ablation/results.json -->"
+README_END = "<!-- /ablation-table -->"
+
+
+def paper_table(stats: Dict[str, Any]) -> str:
+    """The README's "Does RMPE help?" table from results.json's pooled records: one row per
+    setting of the paper's ablation, its AP and the effect of the component it removes
+    (with minus without, paired, 95 % interval)."""
+    ap = {f"{r['name']}/{r['nms']}": r for r in stats["variants"] if r["seed"] == "pooled"}
+    eff = {e["component"]: e for e in stats["effects"] if e["seed"] == "pooled"}
+    lines = ["| setting | AP [95% CI] | effect of the component (with - without) [95% CI] |", "|---|---|---|"]
+    for label, key, component in PAPER_ROWS:
+        if key not in ap:
+            continue
+        r = ap[key]
+        cell = "-"
+        if component in eff:
+            e = eff[component]
+            cell = f"`{component}` {e['delta']:+.3f} [{e['ci'][0]:+.3f}, {e['ci'][1]:+.3f}]"
+        lines.append(f"| {label} | {r['ap']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {cell} |")
+    return "\n".join(lines)
+
+
+def write_readme(stats: Dict[str, Any], readme: str) -> None:
+    """Replace the table between the README's ablation markers with :func:`paper_table`."""
+    from rmpe.io import atomic_open
+
+    with open(readme, "r", encoding="utf-8") as fh:
+        text = fh.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"ablation: {readme} has no ablation-table markers")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    with atomic_open(readme, "w", encoding="utf-8") as fh:
+        fh.write(head + README_BEGIN + "\n" + paper_table(stats) + "\n" + README_END + tail)
 
 
 def plot(stats: Dict[str, Any], path: str) -> None:
@@ -451,12 +584,14 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     jobs = 1 + len(seeds) + len(variants) * len(seeds) * 2 + 1
     bar = tqdm(total=jobs, desc="ablation", unit="step", disable=args.quiet)
     bar.set_postfix_str("data + proposals")
+    timings: Dict[str, float] = {}
+    t0 = time.perf_counter()
     data = {split: make_split(work, split, n, base) for split, n in
             (("train", plan.train_images), ("tune", plan.tune_images), ("test", plan.test_images))}
     proposals = fit_proposals(work, data["train"], plan)
+    timings["data and proposals"] = time.perf_counter() - t0
     bar.update(1)
     results: Dict[Tuple[str, int], Dict[str, str]] = {}
-    timings: Dict[str, float] = {}
     for seed in seeds:
         bar.set_postfix_str(f"train base seed {seed}")
         t0 = time.perf_counter()
@@ -478,20 +613,42 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             timings[f"eval {variant} s{seed}"] = time.perf_counter() - t0
             bar.update(1)
     bar.set_postfix_str("bootstrap")
+    t0 = time.perf_counter()
     stats = statistics(results, data["test"]["ann"], plan.bootstrap)
+    stats["diagnostics"] = {"stn_motion": {
+        f"{variant}_s{seed}": stn_motion(variant_config(base, variant, seed, plan, data, proposals, args.device),
+                                         os.path.join(work, "train", f"{variant}_s{seed}", "last.pth"), data["test"])
+        for variant in variants if VARIANTS[variant][0] for seed in seeds}}
+    timings["statistics and diagnostics"] = time.perf_counter() - t0
     bar.update(1)
     bar.close()
+    plan_record = {**plan.__dict__, "lr_steps": list(plan.lr_steps), "seeds": seeds, "variants": variants,
+                   "quick": bool(args.quick), "config": os.path.relpath(args.config, ROOT)}
+    # The time each step took when it last ran: a step cached this time (well under a second)
+    # keeps the figure of the run that made it, so a resumed or repeated run still reports
+    # what the whole ablation costs.
+    steps = {}
+    try:
+        with open(os.path.join(out, "results.json"), "r", encoding="utf-8") as fh:
+            previous = json.load(fh)
+        if previous.get("plan") == json.loads(json.dumps(plan_record)):
+            steps = dict(previous.get("step_seconds") or previous.get("step_seconds_this_run") or {})
+    except (OSError, ValueError):
+        pass
+    steps.update({k: round(v, 1) for k, v in timings.items() if v >= 1.0 or k not in steps})
     stats.update({
-        "plan": {**plan.__dict__, "lr_steps": list(plan.lr_steps), "seeds": seeds, "variants": variants,
-                 "quick": bool(args.quick), "config": os.path.relpath(args.config, ROOT)},
+        "plan": plan_record,
         "seconds_this_run": round(time.perf_counter() - start, 1),
-        "step_seconds_this_run": {k: round(v, 1) for k, v in timings.items()},
+        "step_seconds": steps,
+        "seconds_total": round(sum(steps.values()), 1),
     })
     atomic_write_json(os.path.join(out, "results.json"), stats, indent=2)
     plot(stats, os.path.join(out, "ablation.png"))
     print(format_tables(stats))
+    print()
+    print(paper_table(stats))
     print(f"results: {os.path.join(out, 'results.json')}, chart: {os.path.join(out, 'ablation.png')}; "
-          f"{stats['seconds_this_run']:.0f} s this run")
+          f"{stats['seconds_this_run']:.0f} s this run, {stats['seconds_total'] / 60:.0f} min for every step")
     return stats
 
 
@@ -510,11 +667,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu", help="training and evaluation device (cpu, cuda, auto)")
     ap.add_argument("--verbose", action="store_true", help="also show the training and evaluation bars")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--readme", action="store_true",
+                    help="only rewrite README.md's ablation table from the results.json in --out (runs nothing)")
     return ap
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if args.readme:
+        out = args.out or os.path.join(ROOT, "benchmarks", "ablation")
+        with open(os.path.join(out, "results.json"), "r", encoding="utf-8") as fh:
+            write_readme(json.load(fh), os.path.join(ROOT, "README.md"))
+        print(f"README.md: ablation table written from {os.path.join(out, 'results.json')}")
+        return 0
+    run(args)
     return 0
 
 

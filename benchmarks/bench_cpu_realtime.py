@@ -235,6 +235,8 @@ def demo_table(frames: int, work: str, threads: Sequence[int]) -> str:
         ("new: OpenVINO bf16 both, sequential", ov_new + ["--no-pipelined"], {}),
         (f"new: OpenVINO bf16 both, pipelined, both stages on {t} threads", ov_new + [
             "--threads", t, "--set", f"detector.threads={t}"], {}),
+        ("new: OpenVINO bf16 both, pipelined, cores split (1 thread each)", ov_new + [
+            "--threads", "1", "--set", "detector.threads=1"], {}),
         ("new: OpenVINO bf16 both, pipelined, automatic threads (the recommended command)", ov_new, {}),
     ]
     for label, args, env in configs:

@@ -493,16 +493,20 @@ def apply_threads(threads: int) -> int:
 
 def streaming_threads(config: "Config", device: torch.device) -> "Config":
     """``config`` for a pipeline that will :meth:`PosePipeline.stream` (rmpe-demo applies it;
-    API users who stream may too): with ``inference.threads`` 0, pipelining on and a CPU device, the cores are
-    split between the pose network (``inference.threads``) and a YOLO detector without its own
-    ``detector.threads`` (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each). Two
-    stages that each spin every core ran at half the frame rate (BENCHMARKS.md, "CPU real
-    time"). Evaluation and training validation, which do not overlap the stages, keep every core.
-    Returns a copy when it changes anything."""
+    API users who stream may too): with ``inference.threads`` 0, pipelining on, a CPU device and
+    a PyTorch or onnxruntime pose network, the cores are split between the pose network
+    (``inference.threads``) and a YOLO detector without its own ``detector.threads``
+    (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each): their worker threads spin
+    while they wait, and two stages that each spin every core ran at half the frame rate
+    (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network keeps every core: its threads
+    sleep when idle, and splitting the cores halved its frame rate instead. Evaluation and
+    training validation, which do not overlap the stages, keep every core. Returns a copy when
+    it changes anything."""
     import copy
 
     inf = config.inference
-    if inf.threads or not inf.pipelined or torch.device(device).type != "cpu":
+    if (inf.threads or not inf.pipelined or torch.device(device).type != "cpu"
+            or getattr(inf, "backend", "torch") == "openvino"):
         return config
     pose, det = pipelined_threads()
     out = copy.deepcopy(config)

@@ -115,13 +115,28 @@ class PoseRuntime:
         if meta.stn and proto is None:
             raise RMPEError(f"{self.path}: a model with the STN is cut into two graphs (theta, heatmaps), which needs "
                             "the onnx package: pip install onnx")
-        if meta.stn:
-            self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta")
-            outputs = [HEATMAPS_NAME] + ([FEATURES_NAME] if meta.features else [])
-            self._heatmaps = self._compile(_extract(proto, [meta.stn_crops_name], outputs), "heatmaps")
-        else:
-            self._theta = None
-            self._heatmaps = self._compile(proto if proto is not None else self.path, "heatmaps")
+        self._proto = proto
+        self._graphs: dict = {}  # with features (bool) -> the compiled heatmap part
+        self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta") if meta.stn else None
+        self._heatmaps = self._graph(features=False)
+
+    def _graph(self, features: bool) -> Any:
+        """The compiled heatmap part, with the features output only when asked for: the
+        pipeline wants them only while it tracks, and OpenVINO computes every output it is
+        given (the pooling behind the features cost a fifth of FastPose-50's time in bf16).
+        Compiled on first use and kept."""
+        key = bool(features and self.meta.features)
+        if key not in self._graphs:
+            meta, proto = self.meta, self._proto
+            outputs = [HEATMAPS_NAME] + ([FEATURES_NAME] if key else [])
+            if proto is None:  # only the runtime installed: the whole file (no STN: checked above)
+                graph = self.path
+            elif not meta.stn and key == meta.features:  # every output of the file: the graph as it is
+                graph = proto
+            else:
+                graph = _extract(proto, [meta.stn_crops_name if meta.stn else meta.input_name], outputs)
+            self._graphs[key] = self._compile(graph, "heatmaps")
+        return self._graphs[key]
 
     # ---------------------------------------------------------------- the interface
 
@@ -133,12 +148,12 @@ class PoseRuntime:
 
     def heatmaps(self, crops: np.ndarray) -> np.ndarray:
         """(N,3,H,W) float32 raw RGB crop' in [0, 1] -> (N,K,h,w) float32 heatmaps (crop' frame)."""
-        return self._batched(self._heatmaps, crops)[0]
+        return self._batched(self._graph(features=False), crops)[0]
 
     def heatmaps_and_features(self, crops: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """:meth:`heatmaps` and the (N,C) float32 appearance features of the same run (None
         when the file has none)."""
-        out = self._batched(self._heatmaps, crops)
+        out = self._batched(self._graph(features=True), crops)
         return out[0], (out[1] if self.meta.features and len(out) > 1 else None)
 
     # ---------------------------------------------------------------- per runtime

@@ -53,6 +53,26 @@ def test_statistics_on_known_results():
     assert low <= ap["case1"] - ap["preds"] <= high and high < 0
     table = ab.format_tables(stats)
     assert "| full_system | full/parametric | plain/none |" in table
+    # The paper-style table: the rows whose settings were trained, AP and effect as in the records.
+    rows = ab.paper_table(stats).splitlines()
+    labels = [r.split(" | ")[0].lstrip("| ") for r in rows[2:]]
+    assert labels == [ab.PAPER_ROWS[i][0] for i in (0, 4, 5, 6, 7)]  # only rows of trained settings
+    full = rec[("full", "pooled", "parametric")]
+    assert full["ap"] == pytest.approx(ap["case1"])
+    assert f"| {full['ap']:.3f} [{full['ci'][0]:.3f}, {full['ci'][1]:.3f}] | - |" in rows[2]
+    e = eff[("full_system", "pooled")]
+    assert rows[-1].endswith(f"| `full_system` {e['delta']:+.3f} [{e['ci'][0]:+.3f}, {e['ci'][1]:+.3f}] |")
+    assert f"{0.5 * (ap['case1'] + ap['preds']):.3f} [" in rows[-1]
+
+
+def test_readme_table_is_the_committed_results():
+    """README's "Does RMPE help?" table is exactly what results.json gives (--readme writes it)."""
+    ab = _ablation()
+    stats = json.loads((ROOT / "benchmarks" / "ablation" / "results.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(ab.README_BEGIN, 1)[1].split(ab.README_END, 1)[0].strip()
+    assert block == ab.paper_table(stats)
+    assert not stats["plan"]["quick"] and stats["plan"]["seeds"] == [0, 1] and len(stats["plan"]["variants"]) == 5
 
 
 @pytest.mark.slow
@@ -73,6 +93,10 @@ def test_quick_ablation_runs_and_resumes(tmp_path):
         if r["seed"] != "pooled":
             path = tmp_path / "work" / "quick" / "eval" / f"{r['name']}_s{r['seed']}" / f"{r['nms']}.json"
             assert r["ap"] == pytest.approx(evaluate(str(path), str(test_ann))["AP"])
+    # The STN diagnostics of every STN model, and the time of every step.
+    assert set(doc["diagnostics"]["stn_motion"]) == {"full_s0", "full_s1"}
+    assert all(d["crops"] > 0 and len(d["corr"]) == 2 for d in doc["diagnostics"]["stn_motion"].values())
+    assert {"train base s0", "eval full s1", "data and proposals"} <= set(doc["step_seconds"])
     # Two-stage training: each variant starts from its seed's base SPPE, and its stamp holds the base's.
     for seed in (0, 1):
         base = tmp_path / "work" / "quick" / "train" / f"base_s{seed}" / "last.pth"

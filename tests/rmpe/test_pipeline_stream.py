@@ -144,7 +144,7 @@ def test_streaming_threads_split_the_cores():
     pose, det = pipelined_threads()
     assert (out.inference.threads, out.detector.threads) == (pose, det)
     assert (cfg.inference.threads, cfg.detector.threads) == (0, 0)  # the caller's config is not touched
-    for overrides in (["inference.threads=3"], ["inference.pipelined=false"]):
+    for overrides in (["inference.threads=3"], ["inference.pipelined=false"], ["inference.backend=openvino"]):
         kept = load_config(overrides=SMALL + overrides)
         assert streaming_threads(kept, torch.device("cpu")) is kept
     own = streaming_threads(load_config(overrides=SMALL + ["detector.threads=2"]), torch.device("cpu"))

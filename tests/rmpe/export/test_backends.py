@@ -216,3 +216,21 @@ def test_eval_same_results_across_backends(exported, tmp_path):
         assert a["image_id"] == b["image_id"]
         ka, kb = np.array(a["keypoints"]).reshape(-1, 3), np.array(b["keypoints"]).reshape(-1, 3)
         assert np.abs(ka[:, :2] - kb[:, :2]).max() <= KEYPOINT_TOL
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("stn", [False, True])
+def test_features_output_is_compiled_only_when_asked_for(exported, backend, stn):
+    """heatmaps() runs a graph without the features output (cheaper); heatmaps_and_features()
+    a second one with it; both give the same heatmaps."""
+    from rmpe.export.runtime import build_runtime
+
+    rt = build_runtime(backend, str(exported[stn][3]))
+    x = np.random.default_rng(0).random((3, 3, 128, 96), dtype=np.float32)
+    only = rt.heatmaps(x)
+    assert list(rt._graphs) == [False]  # the features graph is not even compiled yet
+    both, feats = rt.heatmaps_and_features(x)
+    assert set(rt._graphs) == {False, True} and feats is not None and feats.shape[0] == 3
+    outputs = {k: len(g.outputs if backend == "openvino" else g.get_outputs()) for k, g in rt._graphs.items()}
+    assert outputs == {False: 1, True: 2}
+    np.testing.assert_allclose(only, both, rtol=0, atol=1e-5)
