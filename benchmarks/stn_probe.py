@@ -55,10 +55,54 @@ def jittered_boxes(ann_path: str, out: str, seed: int = 0) -> str:
     return out
 
 
+def train_stn_only(cfg, steps: int, path: str, seed: int = 0) -> str:
+    """Train only the localisation net, against the base SPPE frozen (as the parallel SPPE and
+    as the SPPE), on the parallel-SPPE loss alone: the cleanest test of the STN's training
+    signal. Saves the model's state to ``path``."""
+    import torch
+
+    from rmpe.checkpoints import save_model_checkpoint
+    from rmpe.data.dataset import COCOKeypointDataset
+    from rmpe.data.loader import build_loader
+    from rmpe.model import RMPEModel, weighted_heatmap_mse
+
+    torch.manual_seed(seed)
+    model = RMPEModel.from_config(cfg)  # loads model.init_from into the SPPE and its parallel copy
+    model.train()
+    model.sppe.eval()
+    model.sppe.requires_grad_(False)
+    params = [p for p in model.stn.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.train.lr)
+    data = COCOKeypointDataset.from_config(cfg, "train")
+    loader = build_loader(data, batch_size=cfg.train.batch_size, num_workers=cfg.data.num_workers, drop_last=True)
+    step = 0
+    while step < steps:
+        for batch in loader:
+            crops = batch["image"].float().div(255.0)
+            centred, weights = model.codec.encode(batch["centred"], batch["visible"])
+            output = model.forward_crops(crops)
+            loss = weighted_heatmap_mse(output.parallel_heatmaps, centred, weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % 50 == 0:
+                grad = float(model.stn.fc_theta.weight.grad.norm())
+                theta = model.stn.fc_theta.bias.detach().tolist()
+                print(f"stn-only step {step}: parallel loss {float(loss.detach()):.6f}, |grad fc_theta| {grad:.2e}, "
+                      f"bias {[round(v, 4) for v in theta]}", file=sys.stderr)
+            if step >= steps:
+                break
+    save_model_checkpoint(path, model, config=cfg.to_dict())
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", default=os.path.join(ROOT, "work_dirs", "ablation"))
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--stn-only", type=int, default=0, metavar="STEPS",
+                    help="also train the localisation net alone (SPPE frozen, parallel loss only) for STEPS steps")
     args = ap.parse_args(argv)
     ab = _ablation()
     from rmpe.config import as_config, load_config
@@ -81,6 +125,11 @@ def main(argv=None) -> int:
     probe = dict(data["test"], dets=jittered_boxes(data["test"]["ann"], os.path.join(w, "probe", "test_jittered.json")))
     report = {"trained on AlphaPose jitter, test boxes jittered": ab.stn_motion(cfg, last, probe),
               "the ablation's sstn_s0, test boxes jittered": ab.stn_motion(cfg, os.path.join(w, "train", "sstn_s0", "last.pth"), probe)}
+    if args.stn_only:
+        only = os.path.join(w, "probe", f"stn_only_{args.stn_only}.pth")
+        if not os.path.exists(only):
+            train_stn_only(cfg, args.stn_only, only)
+        report[f"localisation net alone, {args.stn_only} steps, test boxes jittered"] = ab.stn_motion(cfg, only, probe)
     print(json.dumps(report, indent=1))
     return 0
 
