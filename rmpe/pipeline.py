@@ -499,7 +499,7 @@ def streaming_threads(config: "Config", device: torch.device) -> "Config":
     (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each): their worker threads spin
     while they wait, and two stages that each spin every core ran at half the frame rate
     (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network keeps every core: its threads
-    sleep when idle, and splitting the cores halved its frame rate instead. Evaluation and
+    sleep when idle, and splitting the cores lowered its frame rate by a quarter instead. Evaluation and
     training validation, which do not overlap the stages, keep every core. Returns a copy when
     it changes anything."""
     import copy

@@ -118,7 +118,7 @@ class PoseRuntime:
         self._proto = proto
         self._graphs: dict = {}  # with features (bool) -> the compiled heatmap part
         self._theta = self._compile(_extract(proto, [meta.input_name], [THETA_NAME]), "theta") if meta.stn else None
-        self._heatmaps = self._graph(features=False)
+        self._graph(features=False)  # compiled now, so a file the runtime cannot run fails at load
 
     def _graph(self, features: bool) -> Any:
         """The compiled heatmap part, with the features output only when asked for: the
