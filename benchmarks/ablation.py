@@ -342,7 +342,9 @@ def stn_motion(config: Config, checkpoint: str, data: Dict[str, str], max_images
     import numpy as np
     import torch
 
+    from pgpg.matching import box_iou
     from rmpe.distributed import resolve_device
+    from rmpe.geometry import crop_boxes, xywh_to_xyxy
     from rmpe.pipeline import load_model
 
     model = load_model(config, checkpoint, resolve_device(config.device))
@@ -361,30 +363,25 @@ def stn_motion(config: Config, checkpoint: str, data: Dict[str, str], max_images
     with open(data["dets"], "r", encoding="utf-8") as fh:
         dets = json.load(fh)
     h, w = config.model.input_size
-    aspect, enlarge = config.data.aspect_ratio, config.data.box_scale
-    offsets = []  # true centre - box centre, input px
+    offsets = []  # per image (N_b,2): true centre - box centre, input px (NaN: no true person)
     for im in images:
-        boxes = np.array([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
-                          for d in dets if d["image_id"] == im["id"]], np.float64).reshape(-1, 4)
-        truth = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                          for a in ann["annotations"] if a["image_id"] == im["id"]], np.float64).reshape(-1, 4)
+        as_boxes = lambda rows: xywh_to_xyxy(torch.tensor(rows, dtype=torch.float64).reshape(-1, 4))  # noqa: E731
+        boxes = as_boxes([d["bbox"] for d in dets if d["image_id"] == im["id"]])
+        truth = as_boxes([a["bbox"] for a in ann["annotations"] if a["image_id"] == im["id"]])
         if not len(boxes):
             continue
         frame = cv2.imread(os.path.join(data["images"], im["file_name"]))
-        model.predict([frame], np.zeros(len(boxes), np.int64), boxes.astype(np.float32))
-        for b in boxes:
-            bw, bh = b[2] - b[0], b[3] - b[1]
-            crop_w = max(bw, bh * aspect) * enlarge  # the crop box's width (its height: crop_w / aspect)
-            if len(truth):
-                lo, hi = np.maximum(b[:2], truth[:, :2]), np.minimum(b[2:], truth[:, 2:])
-                inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-                union = bw * bh + np.prod(truth[:, 2:] - truth[:, :2], axis=1) - inter
-                iou = inter / np.maximum(union, 1e-9)
-                t = truth[int(np.argmax(iou))]
-                offsets.append(((t[:2] + t[2:]) / 2 - (b[:2] + b[2:]) / 2) * w / crop_w if iou.max() >= 0.5
-                               else np.array([np.nan, np.nan]))  # a false positive has no true centre
-            else:
-                offsets.append(np.array([np.nan, np.nan]))
+        model.predict([frame], np.zeros(len(boxes), np.int64), boxes.float())
+        crop = crop_boxes(boxes, config.data.aspect_ratio, config.data.box_scale).numpy()
+        crop_w = crop[:, 2:3] - crop[:, 0:1]  # (N_b,1) the crop box's width in image px
+        offset = np.full((len(boxes), 2), np.nan)
+        if len(truth):
+            iou = box_iou(boxes.numpy(), truth.numpy())  # (N_b, N_t)
+            best = truth.numpy()[iou.argmax(axis=1)]
+            centre = lambda b: (b[:, :2] + b[:, 2:]) / 2  # noqa: E731
+            found = iou.max(axis=1) >= 0.5  # a false positive has no true centre
+            offset[found] = ((centre(best) - centre(boxes.numpy())) * w / crop_w)[found]
+        offsets.append(offset)
     theta = torch.cat(thetas).double()  # (N,3,3)
     ys, xs = torch.meshgrid(torch.linspace(0, h - 1, 9, dtype=torch.float64),
                             torch.linspace(0, w - 1, 9, dtype=torch.float64), indexing="ij")
@@ -392,7 +389,7 @@ def stn_motion(config: Config, checkpoint: str, data: Dict[str, str], max_images
     shift = (theta @ pts)[:, :2].sub(pts[:2]).norm(dim=1).mean(dim=1)  # (N,) mean displacement per crop
     centre = torch.tensor([(w - 1) / 2, (h - 1) / 2, 1.0], dtype=torch.float64)
     moved = (theta @ centre)[:, :2].numpy() - centre[:2].numpy()  # (N,2): crop' centre taken from here
-    err = np.array(offsets)
+    err = np.concatenate(offsets)
     ok = np.isfinite(err).all(axis=1)
     corr = [float(np.corrcoef(moved[ok, i], err[ok, i])[0, 1]) if moved[ok, i].std() > 0 else 0.0 for i in (0, 1)]
     scale = theta[:, :2, :2].det().abs().sqrt()
