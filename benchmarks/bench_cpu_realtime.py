@@ -231,13 +231,13 @@ def demo_table(frames: int, work: str, threads: Sequence[int]) -> str:
         ("onnxruntime fp32, OpenVINO detector fp32, pipelined", ["--checkpoint", onnx_path, "--backend", "onnxruntime",
                                                                  "--detector", str(det_ov)], {}),
         ("OpenVINO fp32, OpenVINO detector fp32, pipelined", ["--checkpoint", onnx_path, "--backend", "openvino",
-                                                              "--detector", str(det_ov)], {}),
-        ("new: OpenVINO bf16 both, sequential", ov_new + ["--no-pipelined"], {}),
+                                                              "--detector", str(det_ov), "--pipelined"], {}),
         (f"new: OpenVINO bf16 both, pipelined, both stages on {t} threads", ov_new + [
-            "--threads", t, "--set", f"detector.threads={t}"], {}),
+            "--pipelined", "--threads", t, "--set", f"detector.threads={t}"], {}),
         ("new: OpenVINO bf16 both, pipelined, cores split (1 thread each)", ov_new + [
-            "--threads", "1", "--set", "detector.threads=1"], {}),
-        ("new: OpenVINO bf16 both, pipelined, automatic threads (the recommended command)", ov_new, {}),
+            "--pipelined", "--threads", "1", "--set", "detector.threads=1"], {}),
+        # the defaults: an OpenVINO pose network on the CPU runs the stages one after the other
+        ("new: OpenVINO bf16 both, sequential: the defaults (the recommended command)", ov_new, {}),
     ]
     for label, args, env in configs:
         args = args + det

@@ -213,8 +213,10 @@ class InferenceConfig:
     #: CPU threads of the pose network (torch, onnxruntime, OpenVINO); 0: automatic (rmpe-demo pipelined on the
     #: CPU: half the cores, the other half to a YOLO detector without detector.threads; elsewhere every core)
     threads: int = setting(0, low=0, high=1024)
-    #: video and image streams: detect batch t+1 on a second thread while batch t's poses are estimated
-    pipelined: bool = True
+    #: video and image streams: detect batch t+1 on a second thread while batch t's poses are estimated;
+    #: null: automatic (on, except an OpenVINO pose network on the CPU: its threads already fill every core,
+    #: and overlapping the two stages there was slower than running them one after the other)
+    pipelined: Optional[bool] = None
 
 
 @dataclass

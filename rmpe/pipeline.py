@@ -230,7 +230,7 @@ class PosePipeline:
             half=inf.half,
             timer=timer,
             min_box_size=config.detector.min_box_size,
-            pipelined=inf.pipelined,
+            pipelined=pipelining(config, dev),
         )
         if inf.half:  # the user asked for reduced precision: say which ran (or why not)
             print(f"rmpe: {pipeline.precision.note}", file=sys.stderr)
@@ -491,21 +491,35 @@ def apply_threads(threads: int) -> int:
     return int(threads)
 
 
+def pipelining(config: "Config", device: torch.device) -> bool:
+    """Whether a pipeline on ``device`` overlaps detection with pose estimation:
+    ``inference.pipelined`` where it is set; when it is null (automatic), on, except for an
+    OpenVINO pose network on the CPU. OpenVINO's threads already fill every core within each
+    stage, so two overlapped stages only compete: on the 2-core machine the sequential loop gave
+    15.3 frames/s and the pipelined one 11.7 (both stages on 2 threads) or 7.0 (a core each),
+    side by side (BENCHMARKS.md, "CPU real time")."""
+    inf = config.inference
+    if inf.pipelined is not None:
+        return bool(inf.pipelined)
+    return not (torch.device(device).type == "cpu" and getattr(inf, "backend", "torch") == "openvino")
+
+
 def streaming_threads(config: "Config", device: torch.device) -> "Config":
     """``config`` for a pipeline that will :meth:`PosePipeline.stream` (rmpe-demo applies it;
-    API users who stream may too): with ``inference.threads`` 0, pipelining on, a CPU device and
+    API users who stream may too): with ``inference.threads`` 0, pipelining on (:func:`pipelining`), a CPU device and
     a PyTorch or onnxruntime pose network, the cores are split between the pose network
     (``inference.threads``) and a YOLO detector without its own ``detector.threads``
     (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each): their worker threads spin
     while they wait, and two stages that each spin every core ran at half the frame rate
-    (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network keeps every core: its threads
-    sleep when idle, and splitting the cores lowered its frame rate by a quarter instead. Evaluation and
+    (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network (sequential unless pipelining is asked
+    for) keeps every core: its threads sleep when idle, and splitting the cores lowered its
+    frame rate by a quarter instead. Evaluation and
     training validation, which do not overlap the stages, keep every core. Returns a copy when
     it changes anything."""
     import copy
 
     inf = config.inference
-    if (inf.threads or not inf.pipelined or torch.device(device).type != "cpu"
+    if (inf.threads or not pipelining(config, device) or torch.device(device).type != "cpu"
             or getattr(inf, "backend", "torch") == "openvino"):
         return config
     pose, det = pipelined_threads()

@@ -266,7 +266,10 @@ def _run(args, cfg, notes: Sequence[str] = ()) -> int:
         if size and hasattr(est.pipeline, "warmup") and stop.received is None:
             seconds = est.pipeline.warmup((size[1], size[0]), est.batch)
             if not args.quiet:
-                print(f"rmpe-demo: models ready after a {seconds:.1f} s warm-up (not in frames/s)", file=sys.stderr)
+                mode = ("detection overlapped with poses (pipelined)" if getattr(est.pipeline, "pipelined", False)
+                        else "detection and poses one after the other")
+                print(f"rmpe-demo: models ready after a {seconds:.1f} s warm-up (not in frames/s); {mode}",
+                      file=sys.stderr)
         bar = tqdm(total=total, unit="frame", disable=args.quiet, dynamic_ncols=True, desc="rmpe-demo")
         start = time.perf_counter()
         results = est.run(frames, track=track, fps=getattr(source, "fps", None))

@@ -131,8 +131,8 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
                    help="CPU threads of the pose network; 0: automatic (rmpe-demo on a CPU: half the cores, the other "
                         "half to the detector; elsewhere every core) [inference.threads]")
     g.add_argument("--pipelined", action=argparse.BooleanOptionalAction, default=None,
-                   help="detect the next batch on a second thread while poses are estimated "
-                        "[inference.pipelined]")
+                   help="detect the next batch on a second thread while poses are estimated (default: "
+                        "automatic, on except for an OpenVINO pose network on the CPU) [inference.pipelined]")
 
 
 def flag_overrides(args: argparse.Namespace) -> List[str]:

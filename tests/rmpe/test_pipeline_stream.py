@@ -152,6 +152,33 @@ def test_streaming_threads_split_the_cores():
     assert streaming_threads(cfg, torch.device("cuda")) is cfg
 
 
+def test_pipelining_is_automatic_unless_set():
+    """inference.pipelined null: overlap the stages, except for an OpenVINO pose network on the
+    CPU (its own threads fill every core); true / false are kept whatever the backend."""
+    from rmpe.pipeline import pipelining, streaming_threads
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = load_config(overrides=SMALL)
+    assert auto.inference.pipelined is None
+    assert pipelining(auto, cpu) and pipelining(auto, cuda)
+    ov = load_config(overrides=SMALL + ["inference.backend=openvino"])
+    assert not pipelining(ov, cpu) and pipelining(ov, cuda)
+    for flag, want in (("true", True), ("false", False)):
+        for backend in ("torch", "openvino"):
+            cfg = load_config(overrides=SMALL + [f"inference.pipelined={flag}", f"inference.backend={backend}"])
+            assert pipelining(cfg, cpu) is want and pipelining(cfg, cuda) is want
+    # the sequential OpenVINO default keeps every core: no split of the threads
+    assert streaming_threads(ov, cpu) is ov
+    # a pipeline built from the config carries the resolved choice
+    from rmpe.pipeline import PosePipeline
+
+    built = PosePipeline.from_config(auto, model=torch.nn.Identity(), detector=BoxDetector(), device="cpu")
+    assert built.pipelined is True
+    built = PosePipeline.from_config(load_config(overrides=SMALL + ["inference.pipelined=false"]),
+                                     model=torch.nn.Identity(), detector=BoxDetector(), device="cpu")
+    assert built.pipelined is False
+
+
 class PixelDetector:
     """Records the frames it was called with; finds nobody."""
 
