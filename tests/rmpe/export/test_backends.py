@@ -85,14 +85,14 @@ def test_fixed_batch_graph_is_padded(tmp_path):
     assert got.shape == ref.shape and np.abs(got - ref).max() <= HEATMAP_TOL
 
 
-def _demo_json(cfg_ckpt_backend, tmp_path, name, dets):
+def _demo_json(cfg_ckpt_backend, tmp_path, name, dets, extra=()):
     from rmpe.cli.demo import main as demo_main
 
     ckpt, backend = cfg_ckpt_backend
     js = tmp_path / f"{name}.json"
     code = demo_main(["--checkpoint", str(ckpt), "--backend", backend, "--device", "cpu", "--quiet",
                       "--video", str(VIDEO), "--detector", str(dets), "--json", str(js), "--max-frames", "3",
-                      "--batch", "2", "--flip", "--nms", "none"])
+                      "--batch", "2", "--flip", "--nms", "none", *extra])
     assert code == 0
     return json.loads(js.read_text())
 
@@ -102,12 +102,25 @@ def _demo_json(cfg_ckpt_backend, tmp_path, name, dets):
 def test_demo_json_equal_across_backends(exported, tmp_path, backend):
     """rmpe-demo on 3 frames of a real video: --backend <runtime> gives torch's JSON within 0.01 px."""
     _, _, ckpt, path = exported[True]
-    dets = tmp_path / "dets.json"
-    boxes = [[40, 60, 60, 150], [200, 90, 55, 140], [330, 40, 50, 130], [100, 200, 70, 150]]
-    dets.write_text(json.dumps([{"image_id": f, "category_id": 1, "bbox": [b[0] + 3 * f, b[1], b[2], b[3]],
-                                 "score": 0.9 - 0.1 * j} for f in range(3) for j, b in enumerate(boxes)]))
+    dets = _demo_detections(tmp_path)
     ref = _demo_json((ckpt, "torch"), tmp_path, "torch", dets)
     got = _demo_json((path, backend), tmp_path, backend, dets)
+    _assert_same_people(ref, got)
+
+
+#: four people a frame on 3 frames of the real video, moving right by 3 px a frame
+DEMO_BOXES = [[40, 60, 60, 150], [200, 90, 55, 140], [330, 40, 50, 130], [100, 200, 70, 150]]
+
+
+def _demo_detections(tmp_path):
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": f, "category_id": 1, "bbox": [b[0] + 3 * f, b[1], b[2], b[3]],
+                                 "score": 0.9 - 0.1 * j} for f in range(3) for j, b in enumerate(DEMO_BOXES)]))
+    return dets
+
+
+def _assert_same_people(ref, got):
+    """Two rmpe-demo JSONs hold the same people: keypoints within KEYPOINT_TOL px, scores within 1e-4."""
     assert len(ref) == len(got) == 12  # 3 frames x 4 boxes (no pose NMS)
     assert {r["image_id"] for r in ref} == {"0.jpg", "1.jpg", "2.jpg"}
     for a, b in zip(ref, got):

@@ -18,7 +18,8 @@ from rmpe.geometry import crop_boxes, crop_matrices
 from rmpe.precision import cpu_flags, cpu_has_bf16, resolve_precision
 from tests.shared import needs
 
-from .test_backends import COCO, _real_people
+from .test_backends import BACKENDS as RUNTIMES
+from .test_backends import COCO, VIDEO, _assert_same_people, _demo_detections, _demo_json, _real_people
 
 HAS_BF16 = cpu_has_bf16()
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -170,3 +171,37 @@ def test_openvino_stn_theta_compiled_fp32(exported):
     assert "'float32'" in str(bf16._theta.get_property("INFERENCE_PRECISION_HINT"))
     with pytest.raises(Exception, match="fp32 or bf16"):
         OpenVINOBackend(str(exported[True][3]), precision="fp16")
+
+
+@needs(VIDEO)
+@pytest.mark.parametrize("backend", ["torch"] + RUNTIMES)
+def test_demo_json_with_half_within_stated_tolerance(exported, tmp_path, backend, capsys):
+    """rmpe-demo --half on 3 frames of a real video against the fp32 torch JSON: the same people
+    in the same order; where bf16 ran, at least 90 % of the keypoints within 0.5 heatmap px
+    (in image px: 0.5 x the person's crop height / the heatmap height), keypoint scores within
+    2 % of the heatmaps' peak; where it did not (onnxruntime, or a CPU without bf16), the fp32
+    JSON within 0.01 px."""
+    _, cfg, ckpt, path = exported[True]
+    dets = _demo_detections(tmp_path)
+    ref = _demo_json((ckpt, "torch"), tmp_path, "fp32", dets)
+    capsys.readouterr()
+    got = _demo_json((ckpt if backend == "torch" else path, backend), tmp_path, f"{backend}_half", dets,
+                     extra=["--half"])
+    bf16 = "precision bf16" in capsys.readouterr().err
+    assert bf16 == (HAS_BF16 and backend != "onnxruntime")
+    if not bf16:
+        _assert_same_people(ref, got)
+        return
+    assert [(r["image_id"], r["box"]) for r in ref] == [(g["image_id"], g["box"]) for g in got]
+    hm_h = cfg.model.heatmap_size[0]
+    peak = max(max(np.array(r["keypoints"]).reshape(-1, 3)[:, 2]) for r in ref)
+    within, total = 0, 0
+    for a, b in zip(ref, got):
+        x, y, w, h = a["box"]
+        crop = crop_boxes(torch.tensor([[x, y, x + w, y + h]]), cfg.data.aspect_ratio, cfg.data.box_scale)
+        px_per_hm = float(crop[0, 3] - crop[0, 1]) / hm_h
+        ka, kb = np.array(a["keypoints"]).reshape(-1, 3), np.array(b["keypoints"]).reshape(-1, 3)
+        within += int((np.linalg.norm(ka[:, :2] - kb[:, :2], axis=1) <= 0.5 * px_per_hm + 1e-3).sum())
+        total += len(ka)
+        assert np.abs(ka[:, 2] - kb[:, 2]).max() <= RELATIVE_HEATMAP_TOL * peak
+    assert within / total >= 0.9, (within, total)
