@@ -18,7 +18,7 @@ Parts:
   ``vtest_pets2009_480x360.avi`` with a random yolov8n (:func:`rmpe.testing.random_yolo`, at most
   5 people per frame; its person bias -4 keeps a few hundred candidate boxes above conf 0.05
   before NMS, where the default -2 keeps all 6300 anchors and makes ultralytics' NMS 50-80 ms
-  of every frame, a cost no trained detector has) as .pt and as ultralytics' OpenVINO export (fixed 480x640, the letterbox
+  of every frame, a cost no trained detector has) as .pt and as ultralytics' OpenVINO export (fixed batch 8, fixed 480x640, the letterbox
   a .pt gets on this 4:3 video), and a random FastPose-50;
   every row is a separate process with ``--profile``; the old path (torch fp32, .pt detector,
   grid_sample crops, no pipelining) and the new ones in one run.
@@ -220,15 +220,16 @@ def demo_table(frames: int, work: str, threads: Sequence[int], rounds: int = 3) 
     # person bias -4: a few hundred candidates above conf 0.05 before NMS, as a trained
     # detector has on a street frame (-2, the default, keeps every anchor: NMS then costs 50-80 ms)
     det_pt = Path(work) / "yolov8n_person_bias4.pt"
-    # fixed 480x640 input: the letterbox ultralytics gives a .pt on this 4:3 video (rect inference)
-    det_ov = Path(work) / "yolov8n_person_bias4_480x640_openvino_model"
+    # fixed 480x640 input: the letterbox ultralytics gives a .pt on this 4:3 video (rect inference);
+    # a fixed batch of 8 frames, detector.batch's default (rmpe-export --detector --batch 8)
+    det_ov = Path(work) / "yolov8n_person_bias4_480x640_b8_openvino_model"
     if not det_pt.exists():
         cap = cv2.VideoCapture(str(VIDEO))
         ok, frame = cap.read()
         cap.release()
         random_yolo(det_pt, person_bias=-4.0, calibration=frame if ok else None)
     if not det_ov.exists():
-        export_detector(det_pt, "openvino", det_ov, imgsz=(480, 640))
+        export_detector(det_pt, "openvino", det_ov, imgsz=(480, 640), batch=8)
     model, cfg = build("fastpose_se50")
     ckpt = os.path.join(work, "fastpose_se50.pth")
     if not os.path.exists(ckpt):

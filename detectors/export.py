@@ -42,6 +42,7 @@ def export_detector(
     *,
     imgsz: Union[int, Sequence[int]] = 640,
     half: bool = False,
+    batch: int = 1,
     trust_weights: bool = False,
     allow_download: bool = False,
 ) -> Path:
@@ -57,6 +58,9 @@ def export_detector(
             detector's ``detector.imgsz`` should match it.
         half: float16 weights (OpenVINO: ``half=True``; the CPU plugin then still computes in
             its own precision).
+        batch: the graph's fixed batch, frames per call (ultralytics' default 1). Match
+            ``detector.batch`` (8 by default) for videos: one call of 8 frames cost about 15 %
+            less than 8 calls of one on the 2-core CPU; ultralytics pads a shorter call to it.
         trust_weights: skip the pickle check of a local ``.pt``.
         allow_download: let ultralytics fetch a released name (needs network).
 
@@ -69,6 +73,8 @@ def export_detector(
     """
     if fmt not in EXPORT_FORMATS:
         raise DetectorError(f"unknown detector export format '{fmt}' (use {', '.join(EXPORT_FORMATS)})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise DetectorError(f"a detector export's batch must be an integer >= 1, got {batch!r}")
     _import_ultralytics(allow_download)
     source = resolve_weights(os.fspath(weights), allow_download)
     local = Path(source)
@@ -102,7 +108,7 @@ def export_detector(
             if fmt == "onnx":
                 kwargs["simplify"] = False  # onnxslim is optional; ultralytics would try to install it
             size = int(imgsz) if isinstance(imgsz, int) else [int(v) for v in imgsz]
-            written = Path(model.export(format=fmt, imgsz=size, verbose=False, **kwargs))
+            written = Path(model.export(format=fmt, imgsz=size, batch=int(batch), verbose=False, **kwargs))
         except DetectorError:
             raise
         except Exception as exc:  # the exporter's own errors: one line

@@ -92,6 +92,30 @@ def test_openvino_export_same_boxes_as_pt(person_yolo, tmp_path):
         assert len(c.boxes) >= 10 and not (len(c.boxes) == len(a.boxes) and np.allclose(c.boxes, a.boxes, atol=1e-3))
 
 
+@pytest.mark.slow  # an export and two OpenVINO compilations: about 10 s on 2 cores
+@needs(BUS)
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="needs openvino")
+def test_openvino_fixed_batch_export_same_boxes_as_pt(person_yolo, tmp_path, capsys):
+    """rmpe-export --detector --batch 2: three images in one detector call (a full batch of two,
+    then one padded by ultralytics) give each image the .pt's people."""
+    from rmpe.cli.export import main
+
+    out = tmp_path / "det_b2_openvino_model"
+    assert main(["--detector", str(person_yolo), "--batch", "2", "--out", str(out)]) == 0
+    assert "detector.batch=2" in capsys.readouterr().err
+    import openvino as ov
+
+    xml = sorted(out.glob("*.xml"))[0]
+    assert ov.Core().read_model(str(xml)).input().get_partial_shape()[0].get_length() == 2
+    image = _square_bus()
+    images = [image, np.ascontiguousarray(image[:, ::-1]), image]
+    det = UltralyticsDetector(str(out), conf=0.3, iou=0.6, imgsz=640, max_det=50, batch=3)
+    got = det(images)
+    assert len(got) == 3
+    for im, b in zip(images, got):
+        _same_people(_detect(person_yolo, im), b)
+
+
 def test_export_bad_input(tmp_path, capsys):
     from rmpe.cli.export import main
     from detectors.export import export_detector
@@ -100,6 +124,12 @@ def test_export_bad_input(tmp_path, capsys):
     assert "detector weights not found" in capsys.readouterr().err
     assert main(["--detector", "yolov8n.yaml", "--engine", "x.plan"]) == 2
     assert "--engine applies to pose models" in capsys.readouterr().err
+    assert main(["--detector", "yolov8n.yaml", "--imgsz", "480x650"]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
+    assert main(["--detector", "yolov8n.yaml", "--batch", "dynamic"]) == 2
+    assert "a detector export has a fixed batch: give --batch N" in capsys.readouterr().err
+    with pytest.raises(DetectorError, match="batch must be an integer >= 1"):
+        export_detector("yolov8n.yaml", "openvino", tmp_path / "b_openvino_model", batch=0)
     assert main(["--detector", "yolov8n.yaml", "--imgsz", "480x650"]) == 2
     assert "multiples of 32" in capsys.readouterr().err
     assert main([]) == 2
