@@ -497,7 +497,8 @@ def pipelining(config: "Config", device: torch.device) -> bool:
     OpenVINO pose network on the CPU. OpenVINO's threads already fill every core within each
     stage, so two overlapped stages only compete: on the 2-core machine the sequential loop gave
     15.3 frames/s and the pipelined one 11.7 (both stages on 2 threads) or 7.0 (a core each),
-    side by side (BENCHMARKS.md, "CPU real time")."""
+    side by side, with the host at full rate; in its slow state pipelining won (BENCHMARKS.md,
+    "CPU real time", session six)."""
     inf = config.inference
     if inf.pipelined is not None:
         return bool(inf.pipelined)
