@@ -195,12 +195,12 @@ def _demo_run(args: List[str], env: Dict[str, str], frames: int, out: str) -> Di
             "mode": mode.group(1) if mode else "?", "wall": wall}
 
 
-def _demo_rows(label: str, runs: List[Dict[str, object]], rates: List[float]) -> str:
-    """One table row from a path's rounds: median frames/s (range), the median run's stages."""
-    good = [r for r in runs if "error" in r] or sorted(runs, key=lambda r: r["fps"])
-    if "error" in good[0]:
-        return f"| {label} | failed: {good[0]['error']} |"
-    mid = good[(len(good) - 1) // 2]
+def _demo_row(label: str, runs: List[Dict[str, object]], rates: List[float]) -> str:
+    """One table row from a path's rounds: the median frames/s, every round's, the median run's stages."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return f"| {label} | failed: {failed[0]['error']} |"
+    mid = sorted(runs, key=lambda r: r["fps"])[(len(runs) - 1) // 2]
     each = " / ".join(f"{r['fps']:.1f}" for r in runs)
     probe = " / ".join(f"{r:.2f}" for r in rates)
     return (f"| {label} | **{mid['fps']:.1f}** | {each} | {probe} | {mid['people']:.1f} | {mid['stages']} | "
@@ -271,7 +271,7 @@ def demo_table(frames: int, work: str, threads: Sequence[int], rounds: int = 3) 
     rows = [f"| path | frames/s (median of {rounds}) | each round | bf16 TFLOP/s before each | people/frame | "
             "ms per frame by stage (--profile, median run) | stages | precision |",
             "|---|---|---|---|---|---|---|---|"]
-    rows += [_demo_rows(label, runs[label], rates[label]) for label, _, _ in configs]
+    rows += [_demo_row(label, runs[label], rates[label]) for label, _, _ in configs]
     return "\n".join(rows)
 
 
