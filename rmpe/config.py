@@ -211,7 +211,8 @@ class InferenceConfig:
     #: (an .onnx file from rmpe-export; docs/export.md)
     backend: Literal["torch", "onnxruntime", "openvino"] = "torch"
     #: CPU threads of the pose network (torch, onnxruntime, OpenVINO); 0: automatic (rmpe-demo pipelined on the
-    #: CPU: half the cores, the other half to a YOLO detector without detector.threads; elsewhere every core)
+    #: CPU with a torch or onnxruntime pose network: half the cores, the other half to a YOLO detector without
+    #: detector.threads; elsewhere every core)
     threads: int = setting(0, low=0, high=1024)
     #: video and image streams: detect batch t+1 on a second thread while batch t's poses are estimated;
     #: null: automatic (on, except an OpenVINO pose network on the CPU: its threads already fill every core,

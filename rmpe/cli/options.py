@@ -128,8 +128,9 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
                    help="what runs the networks: torch (.pth checkpoint) or onnxruntime / openvino "
                         "(.onnx from rmpe-export) [inference.backend]")
     g.add_argument("--threads", type=int_at_least(0), default=None,
-                   help="CPU threads of the pose network; 0: automatic (rmpe-demo on a CPU: half the cores, the other "
-                        "half to the detector; elsewhere every core) [inference.threads]")
+                   help="CPU threads of the pose network; 0: automatic (rmpe-demo pipelined on a CPU with a torch or "
+                        "onnxruntime pose network: half the cores, the other half to the detector; elsewhere every "
+                        "core) [inference.threads]")
     g.add_argument("--pipelined", action=argparse.BooleanOptionalAction, default=None,
                    help="detect the next batch on a second thread while poses are estimated (default: "
                         "automatic, on except for an OpenVINO pose network on the CPU) [inference.pipelined]")
