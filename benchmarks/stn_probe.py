@@ -71,8 +71,7 @@ def train_stn_only(cfg, steps: int, path: str, seed: int = 0) -> str:
     model.train()
     model.sppe.eval()
     model.sppe.requires_grad_(False)
-    params = [p for p in model.stn.parameters()]
-    opt = torch.optim.Adam(params, lr=cfg.train.lr)
+    opt = torch.optim.Adam(model.stn.parameters(), lr=cfg.train.lr)
     data = COCOKeypointDataset.from_config(cfg, "train")
     loader = build_loader(data, batch_size=cfg.train.batch_size, num_workers=cfg.data.num_workers, drop_last=True)
     step = 0

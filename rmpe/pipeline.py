@@ -502,26 +502,26 @@ def pipelining(config: "Config", device: torch.device) -> bool:
     inf = config.inference
     if inf.pipelined is not None:
         return bool(inf.pipelined)
-    return not (torch.device(device).type == "cpu" and getattr(inf, "backend", "torch") == "openvino")
+    return not (torch.device(device).type == "cpu" and inf.backend == "openvino")
 
 
 def streaming_threads(config: "Config", device: torch.device) -> "Config":
     """``config`` for a pipeline that will :meth:`PosePipeline.stream` (rmpe-demo applies it;
-    API users who stream may too): with ``inference.threads`` 0, pipelining on (:func:`pipelining`), a CPU device and
-    a PyTorch or onnxruntime pose network, the cores are split between the pose network
-    (``inference.threads``) and a YOLO detector without its own ``detector.threads``
-    (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each): their worker threads spin
-    while they wait, and two stages that each spin every core ran at half the frame rate
-    (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network (sequential unless pipelining is asked
-    for) keeps every core: its threads sleep when idle, and splitting the cores lowered its
-    frame rate by a quarter instead. Evaluation and
-    training validation, which do not overlap the stages, keep every core. Returns a copy when
-    it changes anything."""
+    API users who stream may too): with ``inference.threads`` 0, pipelining on
+    (:func:`pipelining`), a CPU device and a PyTorch or onnxruntime pose network, the cores are
+    split between the pose network (``inference.threads``) and a YOLO detector without its own
+    ``detector.threads`` (:func:`rmpe.precision.pipelined_threads`; 2 cores: one each): their
+    worker threads spin while they wait, and two stages that each spin every core ran at half
+    the frame rate (BENCHMARKS.md, "CPU real time"). An OpenVINO pose network (sequential
+    unless pipelining is asked for) keeps every core: its threads sleep when idle, and
+    splitting the cores lowered its frame rate by a quarter instead. Evaluation and training
+    validation, which do not overlap the stages, keep every core. Returns a copy when it
+    changes anything."""
     import copy
 
     inf = config.inference
     if (inf.threads or not pipelining(config, device) or torch.device(device).type != "cpu"
-            or getattr(inf, "backend", "torch") == "openvino"):
+            or inf.backend == "openvino"):
         return config
     pose, det = pipelined_threads()
     out = copy.deepcopy(config)
